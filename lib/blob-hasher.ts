@@ -1,0 +1,66 @@
+import { createHash, type Hash } from 'node:crypto'
+
+/**
+ * Fixed piece-length rule: a power of two between 256 KiB and 4 MiB, aiming at
+ * about 1024 pieces. It depends only on the size, so every sidecar and agent
+ * builds the same torrent (and info-hash) for the same blob.
+ */
+export function pieceLengthFor(size: number): number {
+  const min = 256 * 1024
+  const max = 4 * 1024 * 1024
+  let len = min
+  while (len < max && size / len > 1024) len *= 2
+  return len
+}
+
+export interface BlobHashes {
+  readonly sha256Hex: string
+  readonly size: number
+  readonly pieceLength: number
+  readonly pieces: Buffer
+}
+
+/** Hashes a blob once as it streams: sha256 of the whole and SHA-1 of each torrent piece. */
+export class BlobHasher {
+  private readonly whole = createHash('sha256')
+  private piece: Hash = createHash('sha1')
+  private inPiece = 0
+  private readonly done: Buffer[] = []
+  private total = 0
+  readonly pieceLength: number
+
+  constructor(readonly expectedSize: number) {
+    this.pieceLength = pieceLengthFor(expectedSize)
+  }
+
+  get bytes(): number {
+    return this.total
+  }
+
+  update(chunk: Buffer): void {
+    this.whole.update(chunk)
+    this.total += chunk.length
+    let off = 0
+    while (off < chunk.length) {
+      const take = Math.min(this.pieceLength - this.inPiece, chunk.length - off)
+      this.piece.update(chunk.subarray(off, off + take))
+      this.inPiece += take
+      off += take
+      if (this.inPiece === this.pieceLength) {
+        this.done.push(this.piece.digest())
+        this.piece = createHash('sha1')
+        this.inPiece = 0
+      }
+    }
+  }
+
+  finish(): BlobHashes {
+    if (this.inPiece > 0) this.done.push(this.piece.digest())
+    return {
+      sha256Hex: this.whole.digest('hex'),
+      size: this.total,
+      pieceLength: this.pieceLength,
+      pieces: Buffer.concat(this.done),
+    }
+  }
+}

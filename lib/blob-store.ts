@@ -1,0 +1,169 @@
+import { randomBytes } from 'node:crypto'
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs'
+import fs from 'node:fs/promises'
+import { once } from 'node:events'
+import type { Readable } from 'node:stream'
+import { Digest } from './domain.js'
+import { AppError } from './errors.js'
+import { BlobHasher, type BlobHashes } from './blob-hasher.js'
+import { safeJoin } from './safe-path.js'
+
+export interface BlobInfo {
+  readonly digest: Digest
+  readonly size: number
+  /** Where the bytes are, for the swarm, which reads files by path. */
+  readonly path: string
+}
+
+/**
+ * Content-addressed blob storage under one data dir.
+ *
+ * Contract: `stat` answers undefined for an absent blob and never throws for
+ * not-found. A blob becomes visible only through `BlobWriter.commit`, which
+ * checks the sha256, fsyncs and renames, so readers never see partial or
+ * unverified content. Safe for concurrent use; two writers of one digest both
+ * succeed and the last rename wins with identical bytes.
+ */
+export interface BlobStore {
+  stat(digest: Digest): Promise<BlobInfo | undefined>
+  createReadStream(digest: Digest, opts?: { start?: number }): Readable
+  /** Starts a write of a blob whose size is known, hashing as it goes. */
+  begin(digest: Digest, size: number): Promise<BlobWriter>
+  list(): Promise<BlobInfo[]>
+  /** A fresh empty directory under the data dir for scratch files (e.g. swarm downloads). */
+  scratchDir(label: string): Promise<string>
+  /** The directory a swarm seeds from: a blob's file is `<dir>/<digest hex>`. */
+  readonly blobDir: string
+}
+
+export interface BlobWriter {
+  readonly bytes: number
+  write(chunk: Buffer): Promise<void>
+  /** Verifies and publishes the blob. Throws AppError DIGEST_MISMATCH (and removes the file) on a bad digest or size. */
+  commit(): Promise<{ info: BlobInfo; hashes: BlobHashes }>
+  /** Removes the partial file. Safe to call after commit or twice. */
+  abort(): Promise<void>
+}
+
+export class FileBlobStore implements BlobStore {
+  readonly blobDir: string
+  private readonly tmpDir: string
+
+  constructor(readonly dataDir: string) {
+    this.blobDir = safeJoin(dataDir, 'blobs', 'sha256')
+    this.tmpDir = safeJoin(dataDir, 'tmp')
+  }
+
+  /** Creates the layout and drops what an interrupted run left in tmp/. */
+  async init(): Promise<void> {
+    await fs.mkdir(this.blobDir, { recursive: true })
+    await fs.rm(this.tmpDir, { recursive: true, force: true })
+    await fs.mkdir(this.tmpDir, { recursive: true })
+  }
+
+  private pathOf(digest: Digest): string {
+    return safeJoin(this.blobDir, digest.hex)
+  }
+
+  async stat(digest: Digest): Promise<BlobInfo | undefined> {
+    const p = this.pathOf(digest)
+    try {
+      const st = await fs.stat(p)
+      return st.isFile() ? { digest, size: st.size, path: p } : undefined
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw err
+    }
+  }
+
+  createReadStream(digest: Digest, opts: { start?: number } = {}): Readable {
+    return createReadStream(this.pathOf(digest), { start: opts.start, highWaterMark: 256 * 1024 })
+  }
+
+  async begin(digest: Digest, size: number): Promise<BlobWriter> {
+    const tmp = safeJoin(this.tmpDir, `${digest.hex}.${randomBytes(6).toString('hex')}.part`)
+    const out = createWriteStream(tmp, { flags: 'wx' })
+    await once(out, 'open')
+    return new FileBlobWriter(digest, size, tmp, this.pathOf(digest), out)
+  }
+
+  async list(): Promise<BlobInfo[]> {
+    const names = await fs.readdir(this.blobDir)
+    const out: BlobInfo[] = []
+    for (const name of names) {
+      if (!Digest.isValid(`sha256:${name}`)) continue
+      const info = await this.stat(Digest.fromHex(name))
+      if (info) out.push(info)
+    }
+    return out
+  }
+
+  async scratchDir(label: string): Promise<string> {
+    const dir = safeJoin(this.tmpDir, `${label}.${randomBytes(6).toString('hex')}`)
+    await fs.mkdir(dir, { recursive: true })
+    return dir
+  }
+}
+
+class FileBlobWriter implements BlobWriter {
+  private readonly hasher: BlobHasher
+  private closed = false
+
+  constructor(
+    private readonly digest: Digest,
+    private readonly size: number,
+    private readonly tmp: string,
+    private readonly final: string,
+    private readonly out: WriteStream,
+  ) {
+    this.hasher = new BlobHasher(size)
+  }
+
+  get bytes(): number {
+    return this.hasher.bytes
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    this.hasher.update(chunk)
+    if (!this.out.write(chunk)) await once(this.out, 'drain')
+  }
+
+  async commit(): Promise<{ info: BlobInfo; hashes: BlobHashes }> {
+    const hashes = this.hasher.finish()
+    await this.close()
+    if (hashes.sha256Hex !== this.digest.hex || hashes.size !== this.size) {
+      await fs.rm(this.tmp, { force: true })
+      throw new AppError(
+        'DIGEST_MISMATCH',
+        `content of ${this.digest} hashed to sha256:${hashes.sha256Hex} (${hashes.size} of ${this.size} bytes)`,
+      )
+    }
+    const fh = await fs.open(this.tmp, 'r')
+    try {
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await fs.rename(this.tmp, this.final)
+    return { info: { digest: this.digest, size: hashes.size, path: this.final }, hashes }
+  }
+
+  async abort(): Promise<void> {
+    await this.close()
+    await fs.rm(this.tmp, { force: true })
+  }
+
+  private async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await new Promise<void>((resolve, reject) => this.out.end((err?: Error | null) => (err ? reject(err) : resolve())))
+  }
+}
+
+/** Re-hashes a stored file; undefined when it no longer matches its digest. */
+export async function rehashBlob(info: BlobInfo): Promise<BlobHashes | undefined> {
+  const hasher = new BlobHasher(info.size)
+  for await (const chunk of createReadStream(info.path, { highWaterMark: 1024 * 1024 })) hasher.update(chunk as Buffer)
+  const hashes = hasher.finish()
+  return hashes.sha256Hex === info.digest.hex ? hashes : undefined
+}

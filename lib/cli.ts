@@ -1,0 +1,69 @@
+import { ConfigError, helpText, loadAgentConfig, loadSidecarConfig } from '../config/index.js'
+import { systemClock } from './clock.js'
+import { createLogger } from './logger.js'
+import { runSidecar } from '../sidecar/run.js'
+import { runAgent } from '../plugin/run.js'
+import { runDemo, demoHelp } from '../demo/run.js'
+
+const USAGE = `Usage: layerseed <command> [options]
+
+Commands:
+  sidecar   run beside a registry: pre-seed pushed layers, serve torrents, run the tracker
+  agent     run on every node as the container runtime's registry mirror
+  demo      start a registry, a sidecar and two agents, push an image, pull it twice
+
+Run 'layerseed <command> --help' for the options of a command.`
+
+/** Runs a long-lived process until SIGINT/SIGTERM; returns the exit code. */
+async function serveUntilSignal(start: () => Promise<{ close(): Promise<void> }>): Promise<number> {
+  const running = await start()
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve)
+    process.once('SIGTERM', resolve)
+  })
+  await running.close()
+  return 0
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  try {
+    switch (command) {
+      case 'sidecar': {
+        const { help, config } = loadSidecarConfig(rest)
+        if (help || !config) return print(helpText('sidecar'))
+        const logger = createLogger(config.logLevel, 'layerseed-sidecar')
+        return await serveUntilSignal(() => runSidecar({ config, logger, clock: systemClock }))
+      }
+      case 'agent': {
+        const { help, config } = loadAgentConfig(rest)
+        if (help || !config) return print(helpText('agent'))
+        const logger = createLogger(config.logLevel, 'layerseed-agent')
+        return await serveUntilSignal(() => runAgent({ config, logger, clock: systemClock }))
+      }
+      case 'demo':
+        if (rest.includes('--help') || rest.includes('-h')) return print(demoHelp)
+        return await runDemo(rest)
+      case undefined:
+      case '--help':
+      case '-h':
+      case 'help':
+        return print(USAGE)
+      default:
+        process.stderr.write(`layerseed: unknown command ${JSON.stringify(command)}\n\n${USAGE}\n`)
+        return 2
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`layerseed ${command}: invalid configuration\n${err.message}\n`)
+      return 2
+    }
+    process.stderr.write(`layerseed ${command}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+    return 1
+  }
+}
+
+function print(text: string): number {
+  process.stdout.write(`${text}\n`)
+  return 0
+}

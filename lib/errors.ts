@@ -1,0 +1,37 @@
+// Stable error codes, each with the HTTP status it maps to. The error middleware
+// is the only place that turns these into responses; docs/endpoints.md lists them.
+
+export const ErrorCodes = {
+  WEBHOOK_UNAUTHORIZED: { status: 401, message: 'missing or wrong bearer token' },
+  BAD_JSON: { status: 400, message: 'request body is not valid JSON' },
+  BAD_SHAPE: { status: 400, message: 'request body has the wrong shape' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'unsupported Content-Type' },
+  QUEUE_FULL: { status: 503, message: 'pre-seed queue is full; retry later' },
+  DIGEST_INVALID: { status: 400, message: 'invalid digest' },
+  NAME_INVALID: { status: 400, message: 'invalid repository name' },
+  REPO_REQUIRED: { status: 400, message: 'the repo query parameter is required' },
+  BLOB_UNKNOWN: { status: 404, message: 'blob unknown' },
+  BLOB_FETCH_FAILED: { status: 502, message: 'could not fetch the blob from the origin' },
+  DIGEST_MISMATCH: { status: 502, message: 'content does not match its digest' },
+  UPSTREAM_NOT_ALLOWED: { status: 403, message: 'upstream registry is not configured' },
+  UPSTREAM_UNREACHABLE: { status: 502, message: 'upstream registry is unreachable' },
+  NOT_FOUND: { status: 404, message: 'no such route' },
+  INTERNAL: { status: 500, message: 'internal error' },
+} as const satisfies Record<string, { status: number; message: string }>
+
+export type ErrorCode = keyof typeof ErrorCodes
+
+export class AppError extends Error {
+  readonly status: number
+
+  constructor(readonly code: ErrorCode, message?: string, cause?: unknown) {
+    super(message ?? ErrorCodes[code].message, { cause })
+    this.name = 'AppError'
+    this.status = ErrorCodes[code].status
+  }
+}
+
+/** The registry API's error body, which docker, containerd and skopeo all print. */
+export function errorBody(code: string, message: string): { errors: Array<{ code: string; message: string }> } {
+  return { errors: [{ code, message }] }
+}

@@ -1,0 +1,85 @@
+import { timingSafeEqual, createHash } from 'node:crypto'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Express, NextFunction, Request, Response } from 'express'
+import { DomainError } from './domain.js'
+import { AppError, errorBody } from './errors.js'
+import type { Logger } from './logger.js'
+
+/** Maps every error to a JSON body with a stable code; the only place that does. */
+export function errorMiddleware(logger: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    const e = toAppError(err)
+    if (e.status >= 500) logger.error({ err, method: req.method, url: req.originalUrl }, e.message)
+    else logger.debug({ code: e.code, method: req.method, url: req.originalUrl }, e.message)
+    if (res.headersSent) {
+      res.destroy()
+      return
+    }
+    res.status(e.status).json(errorBody(e.code, e.message))
+  }
+}
+
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err
+  if (err instanceof DomainError) return new AppError(err.code === 'NAME_INVALID' ? 'NAME_INVALID' : 'DIGEST_INVALID', err.message)
+  return new AppError('INTERNAL', undefined, err)
+}
+
+export function notFound(req: Request, _res: Response, next: NextFunction): void {
+  next(new AppError('NOT_FOUND', `no route for ${req.method} ${req.path}`))
+}
+
+/** Compares secrets in constant time; hashing first hides the length too. */
+export function secretEquals(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest()
+  const b = createHash('sha256').update(expected).digest()
+  return timingSafeEqual(a, b)
+}
+
+export function bearerMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(.+)$/i.exec(header ?? '')
+  return m !== null && secretEquals(m[1].trim(), token)
+}
+
+export interface Listening {
+  readonly server: Server
+  readonly port: number
+  close(): Promise<void>
+}
+
+/** Starts serving an app; close() stops accepting and drops idle keep-alive sockets. */
+export async function listen(app: Express, host: string, port: number): Promise<Listening> {
+  const server = app.listen(port, host)
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve)
+    server.once('error', reject)
+  })
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
+  }
+}
+
+/**
+ * Writes with backpressure. Once the client is gone the chunk is dropped, not
+ * thrown: a pull the client abandoned still completes and fills the cache.
+ */
+export async function writeChunk(res: import('node:http').ServerResponse, chunk: Buffer): Promise<void> {
+  if (res.destroyed || res.writableEnded) return
+  if (res.write(chunk)) return
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done)
+      res.off('close', done)
+      resolve()
+    }
+    res.once('drain', done)
+    res.once('close', done)
+  })
+}

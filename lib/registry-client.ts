@@ -1,0 +1,108 @@
+import { createHash } from 'node:crypto'
+import { Readable } from 'node:stream'
+import type { ReadableStream as WebReadableStream } from 'node:stream/web'
+import type { Digest, RepoName } from './domain.js'
+import { AppError } from './errors.js'
+import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from './manifest.js'
+
+const MANIFEST_ACCEPT = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+].join(', ')
+
+export interface OpenedBlob {
+  readonly stream: Readable
+  /** Bytes the stream will carry (from the offset). */
+  readonly length: number
+  /** Size of the whole blob, when the registry said. */
+  readonly totalSize: number | undefined
+}
+
+export interface RequestOptions {
+  authorization?: string
+  signal?: AbortSignal
+}
+
+/** The registry answered with a status we do not handle; the agent relays it (e.g. a 401 challenge). */
+export class UpstreamStatusError extends AppError {
+  constructor(
+    readonly upstreamStatus: number,
+    readonly wwwAuthenticate: string | undefined,
+    message: string,
+  ) {
+    super(upstreamStatus === 404 ? 'BLOB_UNKNOWN' : 'BLOB_FETCH_FAILED', message)
+  }
+}
+
+/**
+ * A client for one registry's v2 API. It only ever talks to its base URL
+ * (and to the storage a 307 from it points at); URLs from payloads never reach it.
+ */
+export class RegistryClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly headersTimeoutMs = 30_000,
+  ) {}
+
+  private async request(path: string, init: { method?: string; headers?: Record<string, string> } & RequestOptions): Promise<Response> {
+    const headers: Record<string, string> = { ...init.headers }
+    if (init.authorization) headers.authorization = init.authorization
+    const timeout = AbortSignal.timeout(this.headersTimeoutMs)
+    const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout
+    try {
+      // fetch follows 307s to storage and drops Authorization when the host changes.
+      return await fetch(this.baseUrl + path, { method: init.method ?? 'GET', headers, signal, redirect: 'follow' })
+    } catch (err) {
+      throw new AppError('UPSTREAM_UNREACHABLE', `${this.baseUrl}: ${(err as Error).message}`, err)
+    }
+  }
+
+  async getManifest(repo: RepoName, digest: Digest, opts: RequestOptions = {}): Promise<ParsedManifest> {
+    const res = await this.request(`/v2/${repo}/manifests/${digest}`, { ...opts, headers: { accept: MANIFEST_ACCEPT } })
+    if (!res.ok) {
+      await res.body?.cancel()
+      throw new AppError(res.status === 404 ? 'BLOB_UNKNOWN' : 'BLOB_FETCH_FAILED', `manifest ${repo}@${digest}: HTTP ${res.status}`)
+    }
+    const body = Buffer.from(await res.arrayBuffer())
+    if (body.length > MAX_MANIFEST_BYTES) throw new AppError('BLOB_FETCH_FAILED', `manifest ${digest} is larger than 4 MiB`)
+    if (createHash('sha256').update(body).digest('hex') !== digest.hex) {
+      throw new AppError('DIGEST_MISMATCH', `manifest ${repo}@${digest} does not match its digest`)
+    }
+    try {
+      return parseManifest(body, res.headers.get('content-type') ?? undefined)
+    } catch (err) {
+      throw new AppError('BLOB_FETCH_FAILED', `manifest ${repo}@${digest}: ${(err as Error).message}`)
+    }
+  }
+
+  async openBlob(repo: RepoName, digest: Digest, opts: RequestOptions & { offset?: number } = {}): Promise<OpenedBlob> {
+    const offset = opts.offset ?? 0
+    const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {}
+    const res = await this.request(`/v2/${repo}/blobs/${digest}`, { ...opts, headers })
+    const wanted = offset > 0 ? 206 : 200
+    if (res.status !== wanted || !res.body) {
+      await res.body?.cancel()
+      const msg = `blob ${repo}@${digest}${offset ? ` from ${offset}` : ''}: HTTP ${res.status}`
+      throw new UpstreamStatusError(res.status, res.headers.get('www-authenticate') ?? undefined, msg)
+    }
+    const length = Number(res.headers.get('content-length'))
+    if (!Number.isSafeInteger(length) || length < 0) {
+      await res.body.cancel()
+      throw new AppError('BLOB_FETCH_FAILED', `blob ${repo}@${digest}: no Content-Length`)
+    }
+    const range = /\/(\d+)$/.exec(res.headers.get('content-range') ?? '')
+    const totalSize = offset > 0 ? (range ? Number(range[1]) : undefined) : length
+    const stream = Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>)
+    return { stream, length, totalSize }
+  }
+
+  /** HEAD a blob: its size, or undefined when the registry does not have it. */
+  async headBlob(repo: RepoName, digest: Digest, opts: RequestOptions = {}): Promise<number | undefined> {
+    const res = await this.request(`/v2/${repo}/blobs/${digest}`, { ...opts, method: 'HEAD' })
+    if (res.status === 404) return undefined
+    if (!res.ok) throw new AppError('BLOB_FETCH_FAILED', `HEAD blob ${repo}@${digest}: HTTP ${res.status}`)
+    return Number(res.headers.get('content-length'))
+  }
+}

@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto'
+import type { Readable } from 'node:stream'
+import WebTorrent, { type Torrent, type Wire } from 'webtorrent'
+import type { Logger } from './logger.js'
+
+/** Peer-id prefixes: they let a downloader tell the sidecar's seeder from other nodes. */
+export const PeerIdPrefix = { seeder: '-LS010S-', agent: '-LS010A-' } as const
+const SEEDER_HEX = Buffer.from(PeerIdPrefix.seeder).toString('hex')
+
+export interface SwarmOptions {
+  /** TCP port for peer connections; 0 picks a free one. */
+  readonly peerPort: number
+  readonly role: keyof typeof PeerIdPrefix
+  /** Sent to the tracker as `ip`, so peers on other hosts reach this one at a routable address. */
+  readonly advertiseHost: string
+  readonly logger: Logger
+}
+
+export interface PeerBytes {
+  seeder: number
+  peers: number
+}
+
+export interface Download {
+  readonly torrent: Torrent
+  /** Bytes in order from the start, as pieces verify. */
+  stream(): Readable
+  /** Bytes received so far, by who sent them. */
+  readonly received: PeerBytes
+}
+
+/**
+ * The BitTorrent side of a process: one webtorrent client, TCP only. DHT, LSD,
+ * UPnP/NAT-PMP, uTP and web seeds are off so peers are found only through the
+ * sidecar's tracker and no traffic goes anywhere else.
+ */
+export class Swarm {
+  private readonly client: WebTorrent
+
+  constructor(private readonly opts: SwarmOptions) {
+    const peerId = Buffer.concat([Buffer.from(PeerIdPrefix[opts.role]), randomBytes(12)]).toString('hex')
+    this.client = new WebTorrent({
+      peerId,
+      torrentPort: opts.peerPort,
+      dht: false,
+      lsd: false,
+      utp: false,
+      natUpnp: false,
+      natPmp: false,
+      webSeeds: false,
+      tracker: { getAnnounceOpts: () => ({ ip: opts.advertiseHost }) },
+    })
+    this.client.on('error', (err: unknown) => opts.logger.error({ err }, 'swarm error'))
+  }
+
+  /** Resolves once the peer port is bound. */
+  async listening(): Promise<number> {
+    if (!this.client.listening) await new Promise<void>((resolve) => this.client.once('listening', () => resolve()))
+    return this.client.torrentPort
+  }
+
+  /** Seeds a verified file `<dir>/<torrent name>`; its pieces are not re-checked. */
+  async seed(torrent: Buffer, dir: string): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const t = this.client.add(torrent, { path: dir, skipVerify: true }, () => resolve())
+      t.once('error', reject)
+    })
+  }
+
+  async download(torrent: Buffer, dir: string): Promise<Download> {
+    const received: PeerBytes = { seeder: 0, peers: 0 }
+    const t = await new Promise<Torrent>((resolve, reject) => {
+      const added = this.client.add(torrent, { path: dir }, (ready) => resolve(ready))
+      added.once('error', reject)
+    })
+    t.on('wire', (wire: Wire) => {
+      wire.on('download', (n: number) => {
+        if (wire.peerId?.startsWith(SEEDER_HEX)) received.seeder += n
+        else received.peers += n
+      })
+    })
+    return { torrent: t, received, stream: () => t.files[0].createReadStream() }
+  }
+
+  async has(infoHash: string): Promise<boolean> {
+    return (await this.client.get(infoHash)) !== null
+  }
+
+  /** Stops sharing a torrent; with dropFiles, deletes what it downloaded too. */
+  async remove(infoHash: string, dropFiles = false): Promise<void> {
+    if (!(await this.has(infoHash))) return
+    await this.client.remove(infoHash, { destroyStore: dropFiles })
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.client.destroy(() => resolve()))
+  }
+}

@@ -1,0 +1,143 @@
+import type { Request, Response } from 'express'
+import type { BlobStore } from '../lib/blob-store.js'
+import type { Clock } from '../lib/clock.js'
+import type { Digest, RepoName } from '../lib/domain.js'
+import { writeChunk } from '../lib/http.js'
+import type { Logger } from '../lib/logger.js'
+import { UpstreamStatusError, type RegistryClient } from '../lib/registry-client.js'
+import type { SidecarClient } from '../sidecar/client.js'
+import { emptySources, type Puller, type SourceBytes } from './puller.js'
+
+export interface BlobRouteDeps {
+  readonly store: BlobStore
+  readonly puller: Puller
+  readonly sidecars: SidecarClient
+  readonly logger: Logger
+  readonly clock: Clock
+  readonly totals: SourceBytes
+}
+
+export interface BlobRequest {
+  readonly repo: RepoName
+  readonly digest: Digest
+  readonly origin: RegistryClient
+}
+
+function blobHeaders(res: Response, digest: Digest, size: number): void {
+  res.set({ 'content-type': 'application/octet-stream', 'docker-content-digest': digest.toString(), 'content-length': String(size) })
+}
+
+/** `bytes=N-` or `bytes=N-M`, as containerd and skopeo send when resuming. */
+function parseRange(h: string | undefined, size: number): { start: number; end: number } | undefined | 'invalid' {
+  if (!h) return undefined
+  const m = /^bytes=(\d+)-(\d*)$/.exec(h.trim())
+  if (!m) return 'invalid'
+  const start = Number(m[1])
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1)
+  return start < size && start <= end ? { start, end } : 'invalid'
+}
+
+/**
+ * GET and HEAD of one blob: from the cache when present, else pulled (swarm,
+ * then origin). While a blob is pulled, other requests for it wait and then
+ * read the cache, so the node fetches it once.
+ */
+export class BlobRoute {
+  private readonly inflight = new Map<string, Promise<unknown>>()
+
+  constructor(private readonly deps: BlobRouteDeps) {}
+
+  async handle(req: Request, res: Response, blob: BlobRequest): Promise<void> {
+    const authorization = req.get('authorization')
+    const started = this.deps.clock.now()
+    const pending = this.inflight.get(blob.digest.hex)
+    if (pending) await pending.catch(() => undefined)
+    const cached = await this.deps.store.stat(blob.digest)
+    if (cached) return this.serveCached(req, res, blob, cached.size, started)
+    if (req.method === 'HEAD') return this.head(res, blob, authorization)
+
+    const sources = emptySources()
+    let held: Buffer | undefined
+    const run = this.deps.puller.pull({ repo: blob.repo, digest: blob.digest, origin: blob.origin, authorization }, {
+      start: async (size) => {
+        blobHeaders(res, blob.digest, size)
+        res.status(200)
+        res.flushHeaders()
+      },
+      // The last chunk is held back until the whole blob verified: a client
+      // must never receive a complete body whose digest is wrong.
+      write: async (chunk) => {
+        if (held) await writeChunk(res, held)
+        held = chunk
+      },
+    })
+    this.inflight.set(blob.digest.hex, run)
+    try {
+      const result = await run
+      if (held) res.write(held)
+      res.end()
+      Object.assign(sources, result.sources)
+      this.account(sources)
+      this.deps.logger.info({ digest: blob.digest.toString(), bytes: result.size, ms: this.deps.clock.now() - started, sources, fellBack: result.fellBack }, 'blob served')
+    } catch (err) {
+      this.deps.logger.warn({ digest: blob.digest.toString(), err: (err as Error).message }, 'blob pull failed')
+      if (!res.headersSent && err instanceof UpstreamStatusError) {
+        if (err.wwwAuthenticate) res.set('www-authenticate', err.wwwAuthenticate)
+        res.status(err.upstreamStatus).json({ errors: [{ code: err.upstreamStatus === 404 ? 'BLOB_UNKNOWN' : 'UPSTREAM_ERROR', message: err.message }] })
+        return
+      }
+      throw err
+    } finally {
+      this.inflight.delete(blob.digest.hex)
+    }
+  }
+
+  private async head(res: Response, blob: BlobRequest, authorization?: string): Promise<void> {
+    let size: number | undefined
+    try {
+      size = (await this.deps.sidecars.torrent(blob.repo, blob.digest, authorization)).parsed.size
+    } catch {
+      size = await blob.origin.headBlob(blob.repo, blob.digest, { authorization }).catch(() => undefined)
+    }
+    if (size === undefined) {
+      res.status(404).end()
+      return
+    }
+    blobHeaders(res, blob.digest, size)
+    res.status(200).end()
+  }
+
+  private async serveCached(req: Request, res: Response, blob: BlobRequest, size: number, started: number): Promise<void> {
+    const range = parseRange(req.get('range'), size)
+    if (range === 'invalid') {
+      res.status(416).set('content-range', `bytes */${size}`).end()
+      return
+    }
+    blobHeaders(res, blob.digest, range ? range.end - range.start + 1 : size)
+    res.set('accept-ranges', 'bytes')
+    if (range) res.status(206).set('content-range', `bytes ${range.start}-${range.end}/${size}`)
+    else res.status(200)
+    if (req.method === 'HEAD') {
+      res.end()
+      return
+    }
+    const stream = this.deps.store.createReadStream(blob.digest, { start: range?.start })
+    let bytes = 0
+    const limit = range ? range.end - range.start + 1 : size
+    for await (const chunk of stream) {
+      const c = (chunk as Buffer).subarray(0, limit - bytes)
+      bytes += c.length
+      await writeChunk(res, c)
+      if (bytes >= limit) break
+    }
+    stream.destroy()
+    res.end()
+    const sources = { ...emptySources(), cache: bytes }
+    this.account(sources)
+    this.deps.logger.info({ digest: blob.digest.toString(), bytes, ms: this.deps.clock.now() - started, sources }, 'blob served')
+  }
+
+  private account(s: SourceBytes): void {
+    for (const k of Object.keys(s) as Array<keyof SourceBytes>) this.deps.totals[k] += s[k]
+  }
+}

@@ -1,0 +1,79 @@
+import express, { type Express, type NextFunction, type Request, type Response } from 'express'
+import { createProxyMiddleware } from 'http-proxy-middleware'
+import type { IncomingMessage } from 'node:http'
+import { Digest, RepoName } from '../lib/domain.js'
+import { errorMiddleware, notFound } from '../lib/http.js'
+import type { Logger } from '../lib/logger.js'
+import type { RegistryClient } from '../lib/registry-client.js'
+import type { BlobRoute } from './blob-route.js'
+import type { SourceBytes } from './puller.js'
+import type { Resolved, Upstreams } from './upstreams.js'
+
+export interface AgentAppDeps {
+  readonly upstreams: Upstreams
+  readonly originFor: (upstream: string) => RegistryClient
+  readonly blobs: BlobRoute
+  readonly totals: SourceBytes
+  readonly logger: Logger
+}
+
+const BLOB_PATH = /^(.+)\/blobs\/(sha256:[^/]+)$/
+
+/** Every route of the agent, the registry mirror a node's runtime talks to. */
+export function buildAgentApp(deps: AgentAppDeps): Express {
+  const app = express()
+  app.disable('x-powered-by')
+  const resolved = new WeakMap<IncomingMessage, Resolved>()
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' })
+  })
+  app.get('/v1/stats', (_req, res) => {
+    res.json({ bytesBySource: deps.totals })
+  })
+
+  app.use('/v2', (req: Request, res: Response, next: NextFunction) => {
+    try {
+      const r = deps.upstreams.resolve(req.originalUrl)
+      const blob = (req.method === 'GET' || req.method === 'HEAD') && r.repo !== undefined ? BLOB_PATH.exec(r.path.split('?')[0].slice(4)) : null
+      if (blob) {
+        const work = { repo: RepoName.parse(blob[1]), digest: Digest.parse(blob[2]), origin: deps.originFor(r.upstream) }
+        deps.blobs.handle(req, res, work).catch(next)
+        return
+      }
+      resolved.set(req, r)
+      next()
+    } catch (err) {
+      next(err)
+    }
+  })
+
+  // Manifests, tags, referrers and /v2/ itself go to the registry untouched:
+  // Authorization goes up and WWW-Authenticate comes back as they are.
+  app.use(
+    '/v2',
+    createProxyMiddleware<Request, Response>({
+      target: deps.upstreams.default,
+      router: (req) => resolved.get(req)!.upstream,
+      pathRewrite: (_path, req) => resolved.get(req)!.path,
+      changeOrigin: true,
+      xfwd: false,
+      proxyTimeout: 60_000,
+      on: {
+        error: (err, _req, res) => {
+          deps.logger.warn({ err: err.message }, 'upstream proxy error')
+          if ('headersSent' in res && !res.headersSent) {
+            res.writeHead(502, { 'content-type': 'application/json' })
+            res.end(JSON.stringify({ errors: [{ code: 'UPSTREAM_UNREACHABLE', message: err.message }] }))
+          } else {
+            res.destroy()
+          }
+        },
+      },
+    }),
+  )
+
+  app.use(notFound)
+  app.use(errorMiddleware(deps.logger))
+  return app
+}

@@ -1,0 +1,87 @@
+import { FileBlobStore } from '../lib/blob-store.js'
+import type { Clock } from '../lib/clock.js'
+import { listen } from '../lib/http.js'
+import type { Logger } from '../lib/logger.js'
+import { RegistryClient } from '../lib/registry-client.js'
+import { Swarm } from '../lib/swarm.js'
+import type { SidecarConfig } from '../config/index.js'
+import { BlobService } from './blob-service.js'
+import { PreseedQueue } from './preseed-queue.js'
+import { buildSidecarApp } from './server.js'
+import { Tracker } from './tracker.js'
+
+export interface RunningSidecar {
+  readonly port: number
+  readonly peerPort: number
+  readonly url: string
+  readonly blobs: BlobService
+  readonly queue: PreseedQueue
+  /** Resolves when blobs stored by an earlier run are seeding again. */
+  readonly restored: Promise<number>
+  close(): Promise<void>
+}
+
+/** The sidecar's composition root: builds every part in order and wires them together. */
+export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; clock: Clock }): Promise<RunningSidecar> {
+  const { config, logger, clock } = opts
+  const store = new FileBlobStore(config.dataDir)
+  await store.init()
+  const origin = new RegistryClient(config.origin)
+  const tracker = new Tracker()
+  const swarm = new Swarm({ peerPort: config.peerPort, role: 'seeder', advertiseHost: config.advertiseHost, logger: logger.child({ part: 'swarm' }) })
+  const peerPort = await swarm.listening()
+  let announceUrl = ''
+  const blobs = new BlobService({
+    store,
+    origin,
+    swarm,
+    tracker,
+    announceUrl: () => announceUrl,
+    logger: logger.child({ part: 'blobs' }),
+    clock,
+    retry: { attempts: 6, firstDelayMs: 500, maxDelayMs: 8000 },
+  })
+  const queue = new PreseedQueue({
+    blobs,
+    origin,
+    logger: logger.child({ part: 'queue' }),
+    clock,
+    concurrency: config.fetchConcurrency,
+    maxPending: config.queueMax,
+    manifestRetry: { attempts: 6, firstDelayMs: 100, maxDelayMs: 3200 },
+  })
+  const app = buildSidecarApp({ blobs, queue, tracker, logger, webhookToken: config.webhookToken })
+  const server = await listen(app, config.listen.host, config.listen.port)
+  announceUrl = `http://${hostForUrl(config.advertiseHost)}:${server.port}/announce`
+  logger.info({ port: server.port, peerPort, origin: config.origin, announceUrl }, 'sidecar listening')
+
+  const restored = blobs.restore().then(
+    (n) => {
+      logger.info({ blobs: n }, 'stored blobs seeding again')
+      return n
+    },
+    (err: unknown) => {
+      logger.error({ err }, 'restoring stored blobs failed')
+      return 0
+    },
+  )
+
+  return {
+    port: server.port,
+    peerPort,
+    url: `http://${hostForUrl(config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host)}:${server.port}`,
+    blobs,
+    queue,
+    restored,
+    async close() {
+      queue.close()
+      await server.close()
+      await swarm.close()
+      tracker.close()
+    },
+  }
+}
+
+export function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host
+}

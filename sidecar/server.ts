@@ -1,0 +1,81 @@
+import express, { type Express, type NextFunction, type Request, type Response } from 'express'
+import { Digest, RepoName } from '../lib/domain.js'
+import { AppError } from '../lib/errors.js'
+import { bearerMatches, errorMiddleware, notFound } from '../lib/http.js'
+import type { Logger } from '../lib/logger.js'
+import { parseDistributionEnvelope, WebhookShapeError } from '../webhooks/distribution.js'
+import type { BlobService } from './blob-service.js'
+import type { PreseedQueue } from './preseed-queue.js'
+import type { Tracker } from './tracker.js'
+
+export interface SidecarAppDeps {
+  readonly blobs: BlobService
+  readonly queue: PreseedQueue
+  readonly tracker: Tracker
+  readonly logger: Logger
+  readonly webhookToken?: string
+}
+
+const WEBHOOK_TYPES = new Set([
+  'application/vnd.docker.distribution.events.v1+json',
+  'application/vnd.docker.distribution.events.v2+json',
+  'application/json',
+])
+
+type Handler = (req: Request, res: Response) => Promise<void> | void
+const wrap = (h: Handler) => (req: Request, res: Response, next: NextFunction) => {
+  Promise.resolve(h(req, res)).catch(next)
+}
+
+/** Every route of the sidecar. Listening happens elsewhere, so tests can build this directly. */
+export function buildSidecarApp(deps: SidecarAppDeps): Express {
+  const app = express()
+  app.disable('x-powered-by')
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok', queued: deps.queue.size })
+  })
+
+  app.post('/webhooks/distribution', express.raw({ type: () => true, limit: '5mb' }), wrap((req, res) => {
+    if (deps.webhookToken !== undefined && !bearerMatches(req.get('authorization'), deps.webhookToken)) {
+      throw new AppError('WEBHOOK_UNAUTHORIZED')
+    }
+    const type = (req.get('content-type') ?? '').split(';')[0].trim().toLowerCase()
+    if (!WEBHOOK_TYPES.has(type)) throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${JSON.stringify(type)} is not a notification envelope`)
+    let body: unknown
+    try {
+      body = JSON.parse(Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '')
+    } catch (err) {
+      throw new AppError('BAD_JSON', `body is not valid JSON: ${(err as Error).message}`)
+    }
+    let parsed
+    try {
+      parsed = parseDistributionEnvelope(body)
+    } catch (err) {
+      if (err instanceof WebhookShapeError) throw new AppError('BAD_SHAPE', err.message)
+      throw err
+    }
+    const { queued, duplicates } = deps.queue.offer(parsed.targets)
+    deps.logger.info({ targets: parsed.targets.length, queued, duplicates, ignored: parsed.ignored }, 'webhook accepted')
+    res.status(202).json({ queued, duplicates, ignored: parsed.ignored })
+  }))
+
+  app.get('/v1/blobs/:digest', (req, res) => {
+    res.json(deps.blobs.status(Digest.parse(req.params.digest)))
+  })
+
+  app.get('/v1/blobs/:digest/torrent', wrap(async (req, res) => {
+    const digest = Digest.parse(req.params.digest)
+    if (typeof req.query.repo !== 'string') throw new AppError('REPO_REQUIRED')
+    const repo = RepoName.parse(req.query.repo)
+    const t = await deps.blobs.ensure({ repo, digest })
+    res.type('application/x-bittorrent').set('x-layerseed-info-hash', t.infoHash.hex).send(t.torrent)
+  }))
+
+  app.get('/announce', (req, res) => deps.tracker.handle(req, res, 'announce'))
+  app.get('/scrape', (req, res) => deps.tracker.handle(req, res, 'scrape'))
+
+  app.use(notFound)
+  app.use(errorMiddleware(deps.logger))
+  return app
+}

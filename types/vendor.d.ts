@@ -1,0 +1,88 @@
+// Just the parts of these untyped packages that layerseed calls.
+
+declare module 'bencode' {
+  const bencode: {
+    encode(data: unknown): Uint8Array
+    decode(data: Uint8Array): unknown
+  }
+  export default bencode
+}
+
+declare module 'bittorrent-tracker/server' {
+  import type { IncomingMessage, ServerResponse } from 'node:http'
+  import { EventEmitter } from 'node:events'
+  interface ServerOptions {
+    http?: boolean
+    udp?: boolean
+    ws?: boolean
+    stats?: boolean
+    trustProxy?: boolean
+    interval?: number
+    filter?: (infoHash: string, params: Record<string, unknown>, cb: (err: Error | null) => void) => void
+  }
+  export default class Server extends EventEmitter {
+    constructor(opts?: ServerOptions)
+    torrents: Record<string, { peers: { keys: string[]; remove(id: string): void } } | undefined>
+    onHttpRequest(req: IncomingMessage, res: ServerResponse, opts?: { action?: 'announce' | 'scrape' }): void
+    close(cb?: () => void): void
+  }
+}
+
+declare module 'webtorrent' {
+  import { EventEmitter } from 'node:events'
+  import type { Readable } from 'node:stream'
+  export interface Wire extends EventEmitter {
+    peerId: string
+    remoteAddress?: string
+    remotePort?: number
+    downloaded: number
+    uploaded: number
+  }
+  export interface TorrentFile {
+    name: string
+    length: number
+    path: string
+    createReadStream(opts?: { start?: number; end?: number }): Readable
+  }
+  export interface Torrent extends EventEmitter {
+    infoHash: string
+    length: number
+    progress: number
+    done: boolean
+    ready: boolean
+    files: TorrentFile[]
+    wires: Wire[]
+    numPeers: number
+    destroy(opts?: { destroyStore?: boolean }, cb?: (err?: Error | null) => void): void
+  }
+  export interface AddOptions {
+    path?: string
+    skipVerify?: boolean
+    private?: boolean
+    announce?: string[]
+    destroyStoreOnDestroy?: boolean
+  }
+  export interface ClientOptions {
+    peerId?: string
+    torrentPort?: number
+    dht?: boolean
+    lsd?: boolean
+    utp?: boolean
+    natUpnp?: boolean
+    natPmp?: boolean
+    webSeeds?: boolean
+    tracker?: Record<string, unknown> | boolean
+    downloadLimit?: number
+    uploadLimit?: number
+  }
+  export default class WebTorrent extends EventEmitter {
+    constructor(opts?: ClientOptions)
+    torrentPort: number
+    listening: boolean
+    torrents: Torrent[]
+    add(torrent: Buffer | Uint8Array, opts: AddOptions, onTorrent?: (t: Torrent) => void): Torrent
+    get(infoHash: string): Promise<Torrent | null>
+    remove(infoHash: string, opts?: { destroyStore?: boolean }, cb?: (err?: Error | null) => void): Promise<void>
+    destroy(cb?: (err?: Error | null) => void): void
+  }
+}
