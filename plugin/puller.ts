@@ -90,7 +90,10 @@ export class Puller {
         const got = download ? download.received.seeder + download.received.peers : 0
         sources.seeder = got > 0 ? Math.round((sent * download!.received.seeder) / got) : 0
         sources.peers = sent - sources.seeder
+        // Drop the download (and its scratch copy) now: the same info-hash is
+        // seeded from the store below, and a later remove would delete that.
         if (download) await this.deps.swarm.remove(download.torrent.infoHash, true)
+        download = undefined
         if (sent < size) {
           const rest = await req.origin.openBlob(req.repo, req.digest, { offset: sent, authorization: req.authorization })
           for await (const chunk of rest.stream) {

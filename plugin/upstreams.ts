@@ -11,14 +11,22 @@ export interface Resolved {
 
 /**
  * Picks the upstream for a mirror request. containerd names it with `?ns=host`;
- * podman/skopeo mirrors put it as the first path segment. Either must be a
- * configured upstream: the agent never proxies to a host a request names.
+ * podman/skopeo mirrors put it as the first path segment (`host`, or
+ * `host_port` since a path cannot hold ':'); with neither, the default
+ * upstream serves. A named host must be configured: the agent never proxies
+ * to a host a request names.
  */
 export class Upstreams {
   private readonly byHost = new Map<string, string>()
+  private readonly pathPrefixes = new Map<string, string>()
 
   constructor(private readonly urls: readonly string[]) {
-    for (const u of urls) this.byHost.set(new URL(u).host, u)
+    for (const u of urls) {
+      const host = new URL(u).host
+      this.byHost.set(host, u)
+      // A repository path cannot hold ':', so podman mirrors name `host:port` as `host_port`.
+      this.pathPrefixes.set(host.replace(':', '_'), u)
+    }
   }
 
   get default(): string {
@@ -37,7 +45,7 @@ export class Upstreams {
     }
     let rest = url.pathname.replace(/^\/v2\/?/, '')
     const first = rest.split('/')[0]
-    const prefixed = this.byHost.get(first)
+    const prefixed = this.pathPrefixes.get(first) ?? this.byHost.get(first)
     if (prefixed) {
       upstream = prefixed
       rest = rest.slice(first.length + 1)

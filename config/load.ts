@@ -1,0 +1,138 @@
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { agentOptions, sidecarOptions, type AgentConfig, type OptionSpec, type SidecarConfig } from './schema.js'
+
+export interface Problem {
+  readonly key: string
+  readonly message: string
+}
+
+/** Every problem found in the flags and the config file, each naming its key. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly Problem[]) {
+    super(problems.map((p) => `  ${p.key}: ${p.message}`).join('\n'))
+    this.name = 'ConfigError'
+  }
+}
+
+type Raw = Map<string, unknown[]>
+
+function readArgv(argv: string[], specs: readonly OptionSpec[], problems: Problem[]): { raw: Raw; help: boolean; configFile?: string } {
+  const raw: Raw = new Map()
+  let help = false
+  let configFile: string | undefined
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    if (arg === '--help' || arg === '-h') {
+      help = true
+      continue
+    }
+    const m = /^--([a-z0-9-]+)(?:=(.*))?$/s.exec(arg)
+    if (!m) {
+      problems.push({ key: arg, message: 'unexpected argument' })
+      continue
+    }
+    const [, flag, inline] = m
+    const value = inline ?? argv[++i]
+    if (value === undefined) {
+      problems.push({ key: `--${flag}`, message: 'needs a value' })
+      continue
+    }
+    if (flag === 'config') {
+      configFile = value
+      continue
+    }
+    const spec = specs.find((s) => s.flag === flag)
+    if (!spec) {
+      problems.push({ key: `--${flag}`, message: 'unknown option' })
+      continue
+    }
+    if (raw.has(flag) && !spec.repeatable) problems.push({ key: `--${flag}`, message: 'given more than once' })
+    raw.set(flag, [...(raw.get(flag) ?? []), value])
+  }
+  return { raw, help, configFile }
+}
+
+function readFile(file: string, specs: readonly OptionSpec[], problems: Problem[]): Raw {
+  const raw: Raw = new Map()
+  let doc: unknown
+  try {
+    doc = parseYaml(readFileSync(file, 'utf8'))
+  } catch (err) {
+    problems.push({ key: '--config', message: `cannot read ${file}: ${(err as Error).message}` })
+    return raw
+  }
+  if (doc === null || doc === undefined) return raw
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    problems.push({ key: '--config', message: `${file} must hold a mapping of option names to values` })
+    return raw
+  }
+  for (const [key, value] of Object.entries(doc)) {
+    const spec = specs.find((s) => s.flag === key)
+    if (!spec) problems.push({ key, message: `unknown key in ${file}` })
+    else if (Array.isArray(value) && !spec.repeatable) problems.push({ key, message: 'takes one value, not a list' })
+    else raw.set(key, Array.isArray(value) ? value : [value])
+  }
+  return raw
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v)
+    Object.freeze(o)
+  }
+  return o
+}
+
+/** Reads flags over the config file, validates every option once, and returns a frozen config. */
+function load<T>(argv: string[], specs: readonly OptionSpec[]): { help: boolean; config?: T } {
+  const problems: Problem[] = []
+  const cli = readArgv(argv, specs, problems)
+  if (cli.help) return { help: true }
+  const file = cli.configFile ? readFile(cli.configFile, specs, problems) : new Map<string, unknown[]>()
+  const out: Record<string, unknown> = {}
+  for (const spec of specs) {
+    const fromCli = cli.raw.get(spec.flag)
+    const values = fromCli ?? file.get(spec.flag) ?? (spec.default !== undefined ? [spec.default] : undefined)
+    const key = fromCli ? `--${spec.flag}` : file.has(spec.flag) ? spec.flag : `--${spec.flag}`
+    if (!values || values.length === 0) {
+      if (spec.required) problems.push({ key: `--${spec.flag}`, message: 'is required' })
+      continue
+    }
+    try {
+      const parsed = values.map(spec.parse)
+      out[spec.field] = spec.repeatable ? parsed : parsed[0]
+    } catch (err) {
+      problems.push({ key, message: (err as Error).message })
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  if (typeof out.dataDir === 'string') out.dataDir = path.resolve(out.dataDir)
+  return { help: false, config: deepFreeze(out) as T }
+}
+
+export function loadSidecarConfig(argv: string[]): { help: boolean; config?: SidecarConfig } {
+  return load<SidecarConfig>(argv, sidecarOptions)
+}
+
+export function loadAgentConfig(argv: string[]): { help: boolean; config?: AgentConfig } {
+  return load<AgentConfig>(argv, agentOptions)
+}
+
+export function helpText(command: 'sidecar' | 'agent'): string {
+  const specs = command === 'sidecar' ? sidecarOptions : agentOptions
+  const lines = specs.map((s) => {
+    const left = `  --${s.flag} ${s.arg}`.padEnd(34)
+    const def = s.required ? ' (required)' : s.default !== undefined ? ` (default: ${s.default})` : ''
+    return `${left}${s.help}${def}${s.repeatable ? ' [repeatable]' : ''}`
+  })
+  return [
+    `Usage: layerseed ${command} [options]`,
+    '',
+    'Options (each can also be a key of the --config YAML file, without the dashes):',
+    `  --config FILE`.padEnd(34) + 'YAML file with the same keys; flags override it (default: none)',
+    ...lines,
+    `  --help`.padEnd(34) + 'show this help',
+  ].join('\n')
+}

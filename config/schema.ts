@@ -1,0 +1,121 @@
+import { parseDuration } from './units.js'
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
+const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
+
+export interface HostPort {
+  readonly host: string
+  readonly port: number
+}
+
+export interface SidecarConfig {
+  readonly listen: HostPort
+  readonly origin: string
+  readonly dataDir: string
+  readonly webhookToken?: string
+  readonly advertiseHost: string
+  readonly peerPort: number
+  readonly fetchConcurrency: number
+  readonly queueMax: number
+  readonly logLevel: LogLevel
+}
+
+export interface AgentConfig {
+  readonly listen: HostPort
+  readonly sidecars: readonly string[]
+  readonly upstreams: readonly string[]
+  readonly dataDir: string
+  readonly advertiseHost: string
+  readonly peerPort: number
+  readonly p2pStallTimeoutMs: number
+  readonly logLevel: LogLevel
+}
+
+/** One option: its flag (and YAML key), the config field it fills, and how to read it. */
+export interface OptionSpec {
+  readonly flag: string
+  readonly field: string
+  readonly help: string
+  readonly arg: string
+  readonly default?: string
+  readonly required?: boolean
+  readonly repeatable?: boolean
+  readonly parse: (raw: unknown) => unknown
+}
+
+function str(raw: unknown): string {
+  if (typeof raw === 'number') return String(raw)
+  if (typeof raw !== 'string' || raw.trim() === '') throw new Error(`want a non-empty string, got ${JSON.stringify(raw)}`)
+  return raw.trim()
+}
+
+export function parsePort(raw: unknown): number {
+  const n = typeof raw === 'number' ? raw : Number(str(raw))
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`want a port 0..65535, got ${JSON.stringify(raw)}`)
+  return n
+}
+
+export function parseHostPort(raw: unknown): HostPort {
+  const s = str(raw)
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(s)
+  if (!m) throw new Error(`want HOST:PORT, got ${JSON.stringify(s)}`)
+  return { host: m[1] ?? m[2], port: parsePort(m[3]) }
+}
+
+/** An http(s) base URL without credentials, query or fragment, normalized without a trailing slash. */
+export function parseBaseUrl(raw: unknown): string {
+  const s = str(raw)
+  let u: URL
+  try {
+    u = new URL(s)
+  } catch {
+    throw new Error(`want an http(s) URL, got ${JSON.stringify(s)}`)
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`want an http or https URL, got ${JSON.stringify(s)}`)
+  if (u.username || u.password) throw new Error('credentials do not belong in the URL')
+  if (u.search || u.hash) throw new Error('a query or fragment does not belong in the URL')
+  return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`
+}
+
+function intIn(min: number, max: number) {
+  return (raw: unknown): number => {
+    const n = typeof raw === 'number' ? raw : Number(str(raw))
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`want an integer ${min}..${max}, got ${JSON.stringify(raw)}`)
+    return n
+  }
+}
+
+function logLevel(raw: unknown): LogLevel {
+  const s = str(raw) as LogLevel
+  if (!LOG_LEVELS.includes(s)) throw new Error(`want one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(raw)}`)
+  return s
+}
+
+const common = {
+  dataDir: (def: string): OptionSpec => ({ flag: 'data-dir', field: 'dataDir', arg: 'DIR', default: def, help: 'where blobs are stored; nothing is written outside it', parse: str }),
+  advertiseHost: { flag: 'advertise-host', field: 'advertiseHost', arg: 'HOST', default: '127.0.0.1', help: 'address other hosts use to reach this process\'s peer port', parse: str } as OptionSpec,
+  logLevel: { flag: 'log-level', field: 'logLevel', arg: 'LEVEL', default: 'info', help: LOG_LEVELS.join('|'), parse: logLevel } as OptionSpec,
+}
+
+export const sidecarOptions: readonly OptionSpec[] = [
+  { flag: 'listen', field: 'listen', arg: 'HOST:PORT', default: '0.0.0.0:7070', help: 'webhooks, torrents, tracker and status, all on this port', parse: parseHostPort },
+  { flag: 'origin', field: 'origin', arg: 'URL', required: true, help: 'the registry to fetch blobs and manifests from (the only host ever fetched)', parse: parseBaseUrl },
+  common.dataDir('/var/lib/layerseed/sidecar'),
+  { flag: 'webhook-token', field: 'webhookToken', arg: 'TOKEN', help: 'require Authorization: Bearer TOKEN on webhooks (default: none)', parse: str },
+  common.advertiseHost,
+  { flag: 'peer-port', field: 'peerPort', arg: 'PORT', default: '6881', help: 'TCP port of the seeder (0: any free port)', parse: parsePort },
+  { flag: 'fetch-concurrency', field: 'fetchConcurrency', arg: 'N', default: '4', help: 'origin fetches at once for pre-seeding', parse: intIn(1, 64) },
+  { flag: 'queue-max', field: 'queueMax', arg: 'N', default: '10000', help: 'pending pre-seed jobs before webhooks get 503', parse: intIn(1, 1_000_000) },
+  common.logLevel,
+]
+
+export const agentOptions: readonly OptionSpec[] = [
+  { flag: 'listen', field: 'listen', arg: 'HOST:PORT', default: '127.0.0.1:65001', help: 'the registry mirror address runtimes are pointed at', parse: parseHostPort },
+  { flag: 'sidecar', field: 'sidecars', arg: 'URL', required: true, repeatable: true, help: 'a sidecar to ask for torrents (repeatable; tried in order)', parse: parseBaseUrl },
+  { flag: 'upstream', field: 'upstreams', arg: 'URL', required: true, repeatable: true, help: 'a registry this agent mirrors (repeatable; the first is the default)', parse: parseBaseUrl },
+  common.dataDir('/var/lib/layerseed/agent'),
+  common.advertiseHost,
+  { flag: 'peer-port', field: 'peerPort', arg: 'PORT', default: '6882', help: 'TCP port for peers (0: any free port)', parse: parsePort },
+  { flag: 'p2p-stall-timeout', field: 'p2pStallTimeoutMs', arg: 'DURATION', default: '10s', help: 'fetch the rest from the upstream when the swarm makes no progress this long', parse: parseDuration },
+  common.logLevel,
+]

@@ -1,0 +1,72 @@
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { freePort } from './ports.js'
+import { spawnLogged, waitFor } from './process.js'
+
+export interface Registry {
+  readonly url: string
+  readonly host: string
+  readonly storageDir: string
+  /** Where the registry keeps a blob's bytes (filesystem driver layout). */
+  blobDataPath(digestHex: string): string
+  stop(): Promise<void>
+}
+
+export interface RegistryOptions {
+  readonly dir: string
+  /** Where the registry sends push notifications. */
+  readonly notifyUrl?: string
+  readonly notifyToken?: string
+}
+
+const REGISTRY_BIN = '/usr/bin/docker-registry'
+
+function configYaml(storageDir: string, port: number, o: RegistryOptions): string {
+  const lines = [
+    'version: 0.1',
+    'log: { level: warn }',
+    `storage: { filesystem: { rootdirectory: ${JSON.stringify(storageDir)} }, delete: { enabled: true } }`,
+    `http: { addr: "127.0.0.1:${port}" }`,
+  ]
+  if (o.notifyUrl) {
+    lines.push(
+      'notifications:',
+      '  endpoints:',
+      '    - name: layerseed',
+      `      url: ${JSON.stringify(o.notifyUrl)}`,
+      ...(o.notifyToken ? [`      headers: { Authorization: [${JSON.stringify(`Bearer ${o.notifyToken}`)}] }`] : []),
+      '      timeout: 2s',
+      '      threshold: 5',
+      '      backoff: 200ms',
+      '      ignore: { actions: [pull] }',
+    )
+  }
+  return `${lines.join('\n')}\n`
+}
+
+/** Starts Debian's docker-registry (distribution 2.8) on a free loopback port. */
+export async function startRegistry(o: RegistryOptions): Promise<Registry> {
+  await fs.mkdir(o.dir, { recursive: true })
+  const storageDir = path.join(o.dir, 'storage')
+  const port = await freePort()
+  const config = path.join(o.dir, 'config.yml')
+  await fs.writeFile(config, configYaml(storageDir, port, o))
+  const proc = spawnLogged(REGISTRY_BIN, ['serve', config], { logFile: path.join(o.dir, 'registry.log') })
+  const url = `http://127.0.0.1:${port}`
+  try {
+    await waitFor(async () => {
+      if (proc.child.exitCode !== null) throw new Error(`docker-registry exited; see ${path.join(o.dir, 'registry.log')}`)
+      return (await fetch(`${url}/v2/`)).status === 200
+    }, { timeoutMs: 15_000, intervalMs: 100, what: 'docker-registry to answer /v2/' })
+  } catch (err) {
+    await proc.stop()
+    throw err
+  }
+  return {
+    url,
+    host: `127.0.0.1:${port}`,
+    storageDir,
+    blobDataPath: (hex) => path.join(storageDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data'),
+    stop: () => proc.stop(),
+  }
+}

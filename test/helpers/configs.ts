@@ -1,0 +1,32 @@
+import { createLogger, silentLogger, type Logger } from '../../lib/logger.js'
+import type { AgentConfig, SidecarConfig } from '../../config/index.js'
+
+/** A sidecar config for tests: loopback, any free ports, quiet logs. */
+export function sidecarConfig(over: Partial<SidecarConfig> & Pick<SidecarConfig, 'origin' | 'dataDir'>): SidecarConfig {
+  return {
+    listen: { host: '127.0.0.1', port: 0 },
+    advertiseHost: '127.0.0.1',
+    peerPort: 0,
+    fetchConcurrency: 4,
+    queueMax: 1000,
+    logLevel: 'silent',
+    ...over,
+  }
+}
+
+export function agentConfig(over: Partial<AgentConfig> & Pick<AgentConfig, 'sidecars' | 'upstreams' | 'dataDir'>): AgentConfig {
+  return {
+    listen: { host: '127.0.0.1', port: 0 },
+    advertiseHost: '127.0.0.1',
+    peerPort: 0,
+    p2pStallTimeoutMs: 5000,
+    logLevel: 'silent',
+    ...over,
+  }
+}
+
+/** Quiet unless LAYERSEED_TEST_LOG names a level: then the parts log to stdout, to debug a failing test. */
+export function testLogger(name: string): Logger {
+  const level = process.env.LAYERSEED_TEST_LOG
+  return level ? createLogger(level, name) : silentLogger()
+}
