@@ -13,14 +13,19 @@ export function isTransient(err: unknown): boolean {
 }
 
 /** Runs fn until it succeeds, a non-transient error, or the attempts run out; the delay doubles each time. */
-export async function withRetry<T>(policy: RetryPolicy, clock: Clock, fn: (attempt: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
+export async function withRetry<T>(
+  policy: RetryPolicy,
+  clock: Clock,
+  fn: (attempt: number) => Promise<T>,
+  retryable: (err: unknown) => boolean = isTransient,
+): Promise<T> {
   let delay = policy.firstDelayMs
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn(attempt)
     } catch (err) {
-      if (attempt >= policy.attempts || !isTransient(err) || signal?.aborted) throw err
-      await clock.sleep(delay, signal)
+      if (attempt >= policy.attempts || !retryable(err)) throw err
+      await clock.sleep(delay)
       delay = Math.min(delay * 2, policy.maxDelayMs)
     }
   }

@@ -5,11 +5,15 @@ import type { BlobRef, Digest, InfoHash } from '../lib/domain.js'
 import { AppError } from '../lib/errors.js'
 import type { Logger } from '../lib/logger.js'
 import type { RegistryClient } from '../lib/registry-client.js'
-import { withRetry, type RetryPolicy } from '../lib/retry.js'
+import { isTransient, withRetry, type RetryPolicy } from '../lib/retry.js'
 import type { Swarm } from '../lib/swarm.js'
 import { buildTorrent, type BlobTorrent } from '../lib/torrent.js'
 import type { Tracker } from './tracker.js'
 import type { BlobHashes } from '../lib/blob-hasher.js'
+
+// A pushed blob is in the registry before its notification is sent, so a 404
+// will not go away by waiting; an unreachable or failing origin may.
+const blobRetryable = (err: unknown) => isTransient(err) && !(err instanceof AppError && err.code === 'BLOB_UNKNOWN')
 
 export type BlobState = 'absent' | 'fetching' | 'seeding' | 'failed'
 
@@ -101,7 +105,7 @@ export class BlobService {
       const { info, hashes } = await withRetry(this.deps.retry, this.deps.clock, async (attempt) => {
         if (attempt > 1) log.info({ attempt }, 'retrying origin fetch')
         return this.fetchOnce(ref, entry)
-      })
+      }, blobRetryable)
       const torrent = await this.seed(info, hashes, entry)
       log.info({ bytes: info.size, ms: this.deps.clock.now() - started, infoHash: torrent.infoHash.hex, source: 'origin' }, 'blob seeding')
       return torrent

@@ -1,0 +1,31 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { Digest, DomainError, InfoHash, RepoName } from '../lib/domain.js'
+
+const HEX = 'a'.repeat(64)
+
+describe('domain values', () => {
+  it('parses sha256 digests', () => {
+    const d = Digest.parse(`sha256:${HEX}`)
+    assert.equal(d.hex, HEX)
+    assert.equal(d.toString(), `sha256:${HEX}`)
+    assert.ok(d.equals(Digest.fromHex(HEX)))
+  })
+
+  it('rejects traversal, wrong lengths, upper case, unknown algorithms and non-strings', () => {
+    const bad: unknown[] = ['sha256:../x', `sha256:../${HEX.slice(3)}`, `sha256:${HEX.slice(1)}`, `sha256:${HEX}a`, `sha256:${'A'.repeat(64)}`,
+      `sha512:${HEX}${HEX}`, `md5:${HEX.slice(32)}`, HEX, '', `sha256:${HEX}\n`, ` sha256:${HEX}`, 42, null, undefined]
+    for (const b of bad) assert.throws(() => Digest.parse(b), DomainError, String(b))
+    assert.equal(Digest.isValid('sha256:../x'), false)
+  })
+
+  it('parses repository names by the distribution grammar', () => {
+    for (const ok of ['alpine', 'library/alpine', 'a/b/c', 'my-org/app_1', 'x.y/z__w']) assert.equal(RepoName.parse(ok).toString(), ok)
+    for (const bad of ['', 'Upper', '../x', 'a//b', '/a', 'a/', 'a:b', '-a', 'a'.repeat(256), 7]) assert.throws(() => RepoName.parse(bad), DomainError, String(bad))
+  })
+
+  it('parses info-hashes', () => {
+    assert.equal(InfoHash.parse('0'.repeat(40)).hex, '0'.repeat(40))
+    for (const bad of ['0'.repeat(39), 'G'.repeat(40), 'A'.repeat(40), undefined]) assert.throws(() => InfoHash.parse(bad), DomainError)
+  })
+})
