@@ -1,0 +1,105 @@
+import { after, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { ConfigError, helpText, loadAgentConfig, loadSidecarConfig } from '../config/index.js'
+import { agentOptions, sidecarOptions } from '../config/schema.js'
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'layerseed-config-'))
+after(() => fs.rmSync(tmp, { recursive: true, force: true }))
+
+function yamlFile(name: string, text: string): string {
+  const p = path.join(tmp, name)
+  fs.writeFileSync(p, text)
+  return p
+}
+
+function problemsOf(fn: () => unknown): Array<{ key: string; message: string }> {
+  try {
+    fn()
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems]
+    throw err
+  }
+  assert.fail('expected a ConfigError')
+}
+
+describe('sidecar config', () => {
+  it('applies defaults and reads flags in both forms', () => {
+    const { config } = loadSidecarConfig(['--origin', 'http://registry:5000/', '--webhook-token=s3cret', '--peer-port', '0'])
+    assert.ok(config)
+    assert.deepEqual(config.listen, { host: '0.0.0.0', port: 7070 })
+    assert.equal(config.origin, 'http://registry:5000')
+    assert.equal(config.webhookToken, 's3cret')
+    assert.equal(config.peerPort, 0)
+    assert.equal(config.dataDir, '/var/lib/layerseed/sidecar')
+    assert.equal(config.fetchConcurrency, 4)
+    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.listen))
+  })
+
+  it('reads a YAML file, and flags override it', () => {
+    const file = yamlFile('s.yaml', 'origin: http://reg:5000\nlisten: 127.0.0.1:9000\ndata-dir: ./data\nqueue-max: 5\n')
+    const { config } = loadSidecarConfig(['--config', file, '--listen', '127.0.0.1:9001'])
+    assert.equal(config?.origin, 'http://reg:5000')
+    assert.deepEqual(config?.listen, { host: '127.0.0.1', port: 9001 })
+    assert.equal(config?.dataDir, path.resolve('./data'))
+    assert.equal(config?.queueMax, 5)
+  })
+
+  it('reports every problem at once, each naming its key', () => {
+    const file = yamlFile('bad.yaml', 'bogus-key: 1\npeer-port: 70000\n')
+    const problems = problemsOf(() => loadSidecarConfig(['--config', file, '--listen', 'nope', '--nonsense', 'x', '--origin', 'ftp://x']))
+    const keys = problems.map((p) => p.key).sort()
+    assert.deepEqual(keys, ['--listen', '--nonsense', '--origin', 'bogus-key', 'peer-port'])
+  })
+
+  it('requires --origin and refuses URLs with credentials, queries or other schemes', () => {
+    assert.deepEqual(problemsOf(() => loadSidecarConfig([])).map((p) => p.key), ['--origin'])
+    for (const bad of ['ftp://x', 'http://u:p@x', 'http://x/?q=1', 'http://x/#f', 'not a url']) {
+      assert.deepEqual(problemsOf(() => loadSidecarConfig(['--origin', bad])).map((p) => p.key), ['--origin'], bad)
+    }
+  })
+
+  it('refuses a single-valued flag given twice and a bad YAML file', () => {
+    assert.match(problemsOf(() => loadSidecarConfig(['--origin', 'http://a', '--origin', 'http://b']))[0].message, /more than once/)
+    assert.equal(problemsOf(() => loadSidecarConfig(['--origin', 'http://a', '--config', path.join(tmp, 'missing.yaml')]))[0].key, '--config')
+  })
+
+  it('answers --help without validating', () => {
+    assert.deepEqual(loadSidecarConfig(['--help', '--bogus']), { help: true })
+  })
+})
+
+describe('agent config', () => {
+  it('takes repeatable sidecars and upstreams, and durations', () => {
+    const { config } = loadAgentConfig(['--sidecar', 'http://s1:7070', '--sidecar', 'http://s2:7070', '--upstream', 'http://reg:5000', '--p2p-stall-timeout', '2.5s'])
+    assert.deepEqual(config?.sidecars, ['http://s1:7070', 'http://s2:7070'])
+    assert.deepEqual(config?.upstreams, ['http://reg:5000'])
+    assert.equal(config?.p2pStallTimeoutMs, 2500)
+    assert.deepEqual(config?.listen, { host: '127.0.0.1', port: 65001 })
+    assert.equal(config?.p2pStallTimeoutMs, 2500)
+    assert.ok(Object.isFrozen(config?.sidecars))
+  })
+
+  it('reads lists from YAML and reports missing required options', () => {
+    const file = yamlFile('a.yaml', 'sidecar: [http://s1:7070, http://s2:7070]\nupstream: http://reg:5000\np2p-stall-timeout: 1500\n')
+    const { config } = loadAgentConfig(['--config', file])
+    assert.equal(config?.sidecars.length, 2)
+    assert.equal(config?.p2pStallTimeoutMs, 1500)
+    assert.deepEqual(problemsOf(() => loadAgentConfig([])).map((p) => p.key).sort(), ['--sidecar', '--upstream'])
+    assert.equal(problemsOf(() => loadAgentConfig(['--sidecar', 'http://s', '--upstream', 'http://u', '--p2p-stall-timeout', 'soon']))[0].key, '--p2p-stall-timeout')
+  })
+})
+
+describe('help', () => {
+  it('lists every option with its default', () => {
+    for (const [cmd, specs] of [['sidecar', sidecarOptions], ['agent', agentOptions]] as const) {
+      const text = helpText(cmd)
+      for (const s of specs) {
+        assert.ok(text.includes(`--${s.flag}`), `${cmd} help lists --${s.flag}`)
+        if (s.default !== undefined) assert.ok(text.includes(`(default: ${s.default})`), `${cmd} help shows the default of --${s.flag}`)
+      }
+    }
+  })
+})
