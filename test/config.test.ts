@@ -103,3 +103,12 @@ describe('help', () => {
     }
   })
 })
+
+describe('docs', () => {
+  it('docs/configuration.md documents every option', async () => {
+    const { readFileSync } = await import('node:fs')
+    const { fileURLToPath } = await import('node:url')
+    const doc = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../docs/configuration.md'), 'utf8')
+    for (const s of [...sidecarOptions, ...agentOptions]) assert.ok(doc.includes(`\`--${s.flag} `), `--${s.flag} is documented`)
+  })
+})

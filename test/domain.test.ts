@@ -29,3 +29,14 @@ describe('domain values', () => {
     for (const bad of ['0'.repeat(39), 'G'.repeat(40), 'A'.repeat(40), undefined]) assert.throws(() => InfoHash.parse(bad), DomainError)
   })
 })
+
+describe('error codes', () => {
+  it('docs/endpoints.md lists every error code', async () => {
+    const { readFileSync } = await import('node:fs')
+    const path = await import('node:path')
+    const { fileURLToPath } = await import('node:url')
+    const { ErrorCodes } = await import('../lib/errors.js')
+    const doc = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../docs/endpoints.md'), 'utf8')
+    for (const code of Object.keys(ErrorCodes)) assert.ok(doc.includes(`\`${code}\``), `${code} is documented`)
+  })
+})
