@@ -17,16 +17,22 @@ export interface RegistryOptions {
   /** Where the registry sends push notifications. */
   readonly notifyUrl?: string
   readonly notifyToken?: string
+  /** Listen address; default 127.0.0.1 on a free port. */
+  readonly addr?: { host: string; port: number }
+  /** Where the caller reaches it, when that differs from the listen host (e.g. 0.0.0.0 inside a namespace). */
+  readonly reachAt?: string
+  /** A command prefix, such as `ip netns exec NS`, to run the registry inside a namespace. */
+  readonly wrap?: readonly string[]
 }
 
 const REGISTRY_BIN = '/usr/bin/docker-registry'
 
-function configYaml(storageDir: string, port: number, o: RegistryOptions): string {
+function configYaml(storageDir: string, addr: string, o: RegistryOptions): string {
   const lines = [
     'version: 0.1',
     'log: { level: warn }',
     `storage: { filesystem: { rootdirectory: ${JSON.stringify(storageDir)} }, delete: { enabled: true } }`,
-    `http: { addr: "127.0.0.1:${port}" }`,
+    `http: { addr: "${addr}" }`,
   ]
   if (o.notifyUrl) {
     lines.push(
@@ -48,11 +54,13 @@ function configYaml(storageDir: string, port: number, o: RegistryOptions): strin
 export async function startRegistry(o: RegistryOptions): Promise<Registry> {
   await fs.mkdir(o.dir, { recursive: true })
   const storageDir = path.join(o.dir, 'storage')
-  const port = await freePort()
+  const addr = o.addr ?? { host: '127.0.0.1', port: await freePort() }
   const config = path.join(o.dir, 'config.yml')
-  await fs.writeFile(config, configYaml(storageDir, port, o))
-  const proc = spawnLogged(REGISTRY_BIN, ['serve', config], { logFile: path.join(o.dir, 'registry.log') })
-  const url = `http://127.0.0.1:${port}`
+  await fs.writeFile(config, configYaml(storageDir, `${addr.host}:${addr.port}`, o))
+  const [cmd, ...args] = [...(o.wrap ?? []), REGISTRY_BIN, 'serve', config]
+  const proc = spawnLogged(cmd, args, { logFile: path.join(o.dir, 'registry.log') })
+  const host = `${o.reachAt ?? addr.host}:${addr.port}`
+  const url = `http://${host}`
   try {
     await waitFor(async () => {
       if (proc.child.exitCode !== null) throw new Error(`docker-registry exited; see ${path.join(o.dir, 'registry.log')}`)
@@ -64,7 +72,7 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
   }
   return {
     url,
-    host: `127.0.0.1:${port}`,
+    host,
     storageDir,
     blobDataPath: (hex) => path.join(storageDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data'),
     stop: () => proc.stop(),

@@ -13,12 +13,21 @@ async function isolatedEnv(workDir: string, registriesConf: string): Promise<Nod
   return { ...process.env, HOME: workDir, REGISTRY_AUTH_FILE: auth, CONTAINERS_REGISTRIES_CONF: registriesConf }
 }
 
+/** A command prefix, such as `ip netns exec NS`, to run skopeo inside a namespace. */
+export type Wrap = readonly string[]
+
+function skopeo(wrap: Wrap, args: string[], env: NodeJS.ProcessEnv): Promise<unknown> {
+  const [cmd, ...rest] = [...wrap, 'skopeo', ...args]
+  return run(cmd, rest, { env, timeoutMs: TIMEOUT_MS })
+}
+
 /** Pushes an OCI layout to a registry over plain HTTP. */
-export async function skopeoPush(image: OciImage, registryHost: string, ref: string, workDir = path.join(image.layoutDir, '.skopeo')): Promise<void> {
+export async function skopeoPush(image: OciImage, registryHost: string, ref: string, opts: { workDir?: string; wrap?: Wrap } = {}): Promise<void> {
+  const workDir = opts.workDir ?? path.join(image.layoutDir, '.skopeo')
   const conf = path.join(workDir, 'registries.conf')
   const env = await isolatedEnv(workDir, conf)
   await fs.writeFile(conf, '')
-  await run('skopeo', ['--registries-conf', conf, 'copy', '--dest-tls-verify=false', `oci:${image.layoutDir}:${image.ref}`, `docker://${registryHost}/${ref}`], { env, timeoutMs: TIMEOUT_MS })
+  await skopeo(opts.wrap ?? [], ['--registries-conf', conf, 'copy', '--dest-tls-verify=false', `oci:${image.layoutDir}:${image.ref}`, `docker://${registryHost}/${ref}`], env)
 }
 
 export interface Pulled {
@@ -32,7 +41,7 @@ export interface Pulled {
  * registries.conf that makes `<mirror>/<source host_port>` the mirror of the
  * source registry, the way podman and CRI-O nodes are set up.
  */
-export async function skopeoPull(o: { source: string; destDir: string; mirror?: string; workDir: string }): Promise<Pulled> {
+export async function skopeoPull(o: { source: string; destDir: string; mirror?: string; workDir: string; wrap?: Wrap }): Promise<Pulled> {
   const conf = path.join(o.workDir, 'registries.conf')
   const env = await isolatedEnv(o.workDir, conf)
   const host = o.source.split('/')[0]
@@ -41,6 +50,6 @@ export async function skopeoPull(o: { source: string; destDir: string; mirror?: 
     : []
   await fs.writeFile(conf, lines.join('\n'))
   await fs.mkdir(o.destDir, { recursive: true })
-  await run('skopeo', ['--registries-conf', conf, 'copy', '--src-tls-verify=false', `docker://${o.source}`, `dir:${o.destDir}`], { env, timeoutMs: TIMEOUT_MS })
+  await skopeo(o.wrap ?? [], ['--registries-conf', conf, 'copy', '--src-tls-verify=false', `docker://${o.source}`, `dir:${o.destDir}`], env)
   return { dir: o.destDir, blobPath: (d) => path.join(o.destDir, d.replace(/^sha256:/, '')) }
 }

@@ -1,0 +1,143 @@
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { makeOciImage, type OciImage } from '../demo/image.js'
+import { waitFor } from '../demo/process.js'
+import { startRegistry, type Registry } from '../demo/registry.js'
+import { skopeoPull, skopeoPush } from '../demo/skopeo.js'
+import { Cluster, type Host } from './cluster.js'
+import { peakRss, type Procs } from './procs.js'
+import { runAria2Swarm } from './aria2.js'
+
+export type Mode = 'direct' | 'layerseed' | 'bittorrent' | 'layerseed-cold'
+export const MODES: readonly Mode[] = ['direct', 'bittorrent', 'layerseed-cold', 'layerseed']
+
+export interface SwarmSpec {
+  readonly hosts: number
+  readonly mbit: number
+  readonly originMbit: number
+  readonly layersMb: readonly number[]
+  readonly modes: readonly Mode[]
+  readonly timeoutMs: number
+}
+
+export interface ModeResult {
+  readonly mode: Mode
+  /** Seconds from the start until each host had the whole image. */
+  readonly hostSeconds: number[]
+  readonly egressBytes: number
+  readonly sidecarRss?: number
+  readonly agentRss?: number
+}
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/layerseed.js')
+const REPO = 'bench/app:1.0'
+const wrapIn = (h: Host) => ['ip', 'netns', 'exec', h.ns]
+
+/** Runs every mode on one cluster and one image, and returns the measurements. */
+export async function runSwarmBench(spec: SwarmSpec, work: string, procs: Procs, log: (s: string) => void): Promise<{ results: ModeResult[]; imageBytes: number }> {
+  const cluster = Cluster.create({ hosts: spec.hosts, mbit: spec.mbit, originMbit: spec.originMbit })
+  const reg = cluster.registry
+  const regUrl = `http://${reg.ip}:5000`
+  const sidecarUrl = `http://${reg.ip}:7070`
+  let registry: Registry | undefined
+  const results: ModeResult[] = []
+  try {
+    const startRegistryFor = (notify: boolean) =>
+      startRegistry({
+        dir: path.join(work, 'registry'),
+        addr: { host: '0.0.0.0', port: 5000 },
+        reachAt: reg.ip,
+        wrap: wrapIn(reg),
+        ...(notify ? { notifyUrl: 'http://127.0.0.1:7070/webhooks/distribution', notifyToken: 'bench' } : {}),
+      })
+    registry = await startRegistryFor(false)
+    const image = await makeOciImage(path.join(work, 'image'), { layerSizes: spec.layersMb.map((m) => Math.round(m * 1e6)) })
+    const imageBytes = image.blobs().reduce((n, b) => n + b.size, 0)
+    await skopeoPush(image, `127.0.0.1:5000`, REPO, { wrap: wrapIn(reg), workDir: path.join(work, 'push') })
+    log(`image: ${image.layers.length} layer(s), ${(imageBytes / 1e6).toFixed(1)} MB; ${spec.hosts} hosts at ${spec.mbit} Mbit, registry at ${spec.originMbit} Mbit`)
+
+    const measure = async (mode: Mode, pull: () => Promise<number[]>, rss?: () => { sidecarRss: number; agentRss: number }): Promise<void> => {
+      const before = cluster.txBytes(reg)
+      const hostSeconds = await pull()
+      const egressBytes = cluster.txBytes(reg) - before
+      const r = { mode, hostSeconds, egressBytes, ...rss?.() }
+      results.push(r)
+      log(`${mode}: all done in ${Math.max(...hostSeconds).toFixed(2)} s, registry egress ${(egressBytes / imageBytes).toFixed(2)}x`)
+    }
+
+    const skopeoAll = (mode: Mode, viaAgent: boolean) => async () => {
+      const t0 = performance.now()
+      return Promise.all(cluster.hosts.map(async (h) => {
+        await skopeoPull({
+          source: `${reg.ip}:5000/${REPO}`,
+          destDir: path.join(work, mode, h.name, 'pull'),
+          workDir: path.join(work, mode, h.name, 'skopeo'),
+          mirror: viaAgent ? '127.0.0.1:65001' : undefined,
+          wrap: wrapIn(h),
+        })
+        return (performance.now() - t0) / 1000
+      }))
+    }
+
+    const startSidecar = async (mode: Mode) => {
+      const p = procs.start([...wrapIn(reg), process.execPath, BIN, 'sidecar', '--listen', '0.0.0.0:7070', '--origin', 'http://127.0.0.1:5000',
+        '--data-dir', path.join(work, mode, 'sidecar'), '--advertise-host', reg.ip, '--peer-port', '6881', '--webhook-token', 'bench', '--log-level', 'warn'],
+      path.join(work, `${mode}-sidecar.log`))
+      await waitFor(async () => (await fetch(`${sidecarUrl}/healthz`)).ok, { timeoutMs: 20_000, intervalMs: 100, what: 'the sidecar' })
+      return p
+    }
+    const startAgents = async (mode: Mode) => {
+      const ps = cluster.hosts.map((h) => procs.start([...wrapIn(h), process.execPath, BIN, 'agent', '--listen', '0.0.0.0:65001', '--sidecar', sidecarUrl,
+        '--upstream', regUrl, '--data-dir', path.join(work, mode, h.name, 'agent'), '--advertise-host', h.ip, '--peer-port', '6882', '--log-level', 'info'],
+      path.join(work, `${mode}-${h.name}-agent.log`)))
+      for (const h of cluster.hosts) await waitFor(async () => (await fetch(`http://${h.ip}:65001/healthz`)).ok, { timeoutMs: 20_000, intervalMs: 100, what: `the agent on ${h.name}` })
+      return ps
+    }
+    const layerseedMode = async (mode: Mode, prepare: () => Promise<void>) => {
+      const sidecar = await startSidecar(mode)
+      await prepare()
+      const agents = await startAgents(mode)
+      await measure(mode, skopeoAll(mode, true), () => ({ sidecarRss: peakRss(sidecar.child.pid), agentRss: peakRss(agents[0].child.pid) }))
+      for (const a of agents) await procs.stop(a)
+      await procs.stop(sidecar)
+    }
+
+    for (const mode of spec.modes.filter((m) => m !== 'layerseed')) {
+      if (mode === 'direct') await measure(mode, skopeoAll(mode, false))
+      if (mode === 'bittorrent') await measure(mode, () => runAria2Swarm({ cluster, image, work: path.join(work, mode), procs, timeoutMs: spec.timeoutMs }))
+      if (mode === 'layerseed-cold') await layerseedMode(mode, async () => undefined)
+    }
+    if (spec.modes.includes('layerseed')) {
+      await registry.stop()
+      registry = await startRegistryFor(true)
+      await layerseedMode('layerseed', async () => {
+        // The blobs are in the registry already, so this push only PUTs the
+        // manifest; its notification makes the sidecar pre-seed every blob.
+        await skopeoPush(image, '127.0.0.1:5000', REPO, { wrap: wrapIn(reg), workDir: path.join(work, 'push-again') })
+        await waitSeeding(sidecarUrl, image)
+        await sleep(500)
+      })
+    }
+    return { results, imageBytes }
+  } finally {
+    await procs.stopAll()
+    await registry?.stop().catch(() => undefined)
+    cluster.destroy()
+  }
+}
+
+async function waitSeeding(sidecarUrl: string, image: OciImage): Promise<void> {
+  for (const b of image.blobs()) {
+    await waitFor(async () => {
+      const s = (await (await fetch(`${sidecarUrl}/v1/blobs/${b.digest}`)).json()) as { state: string }
+      return s.state === 'seeding'
+    }, { timeoutMs: 120_000, intervalMs: 100, what: `${b.digest} seeding` })
+  }
+}
+
+export async function ensureDir(p: string): Promise<string> {
+  await fs.mkdir(p, { recursive: true })
+  return p
+}
