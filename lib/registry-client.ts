@@ -46,16 +46,20 @@ export class RegistryClient {
     private readonly headersTimeoutMs = 30_000,
   ) {}
 
+  /** The timeout covers connecting and the response headers only: a large body may take as long as it takes. */
   private async request(path: string, init: { method?: string; headers?: Record<string, string> } & RequestOptions): Promise<Response> {
     const headers: Record<string, string> = { ...init.headers }
     if (init.authorization) headers.authorization = init.authorization
-    const timeout = AbortSignal.timeout(this.headersTimeoutMs)
-    const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout
+    const headersDeadline = new AbortController()
+    const timer = setTimeout(() => headersDeadline.abort(new Error(`no response headers within ${this.headersTimeoutMs} ms`)), this.headersTimeoutMs)
+    const signal = init.signal ? AbortSignal.any([init.signal, headersDeadline.signal]) : headersDeadline.signal
     try {
       // fetch follows 307s to storage and drops Authorization when the host changes.
       return await fetch(this.baseUrl + path, { method: init.method ?? 'GET', headers, signal, redirect: 'follow' })
     } catch (err) {
       throw new AppError('UPSTREAM_UNREACHABLE', `${this.baseUrl}: ${(err as Error).message}`, err)
+    } finally {
+      clearTimeout(timer)
     }
   }
 

@@ -7,13 +7,24 @@ export class StallError extends Error {
   }
 }
 
-/** Yields a stream's chunks, throwing StallError when none arrives within `ms`. */
-export async function* withStallTimeout(stream: Readable, ms: number): AsyncGenerator<Buffer> {
+/**
+ * Yields a stream's chunks, throwing StallError when nothing happened for `ms`.
+ * "Something" is a chunk, or whatever `lastActivity` reports: a swarm that
+ * fetches pieces out of order is progressing even while the in-order stream
+ * waits for its next piece.
+ */
+export async function* withStallTimeout(stream: Readable, ms: number, now: () => number, lastActivity: () => number = () => 0): AsyncGenerator<Buffer> {
   const it = stream[Symbol.asyncIterator]()
+  let lastChunk = now()
   for (;;) {
     let timer: NodeJS.Timeout | undefined
     const stalled = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new StallError(ms)), ms)
+      const check = () => {
+        const idle = now() - Math.max(lastChunk, lastActivity())
+        if (idle >= ms) reject(new StallError(ms))
+        else timer = setTimeout(check, Math.min(ms - idle, 250))
+      }
+      timer = setTimeout(check, Math.min(ms, 250))
     })
     let r: IteratorResult<unknown>
     try {
@@ -23,6 +34,7 @@ export async function* withStallTimeout(stream: Readable, ms: number): AsyncGene
       clearTimeout(timer)
     }
     if (r.done) return
+    lastChunk = now()
     yield r.value as Buffer
   }
 }

@@ -78,7 +78,7 @@ export class BlobRoute {
       res.end()
       Object.assign(sources, result.sources)
       this.account(sources)
-      this.deps.logger.info({ digest: blob.digest.toString(), bytes: result.size, ms: this.deps.clock.now() - started, sources, fellBack: result.fellBack }, 'blob served')
+      this.deps.logger.info({ digest: blob.digest.toString(), bytes: result.size, ms: this.deps.clock.now() - started, sources, peers: result.peers, fellBack: result.fellBack }, 'blob served')
     } catch (err) {
       this.deps.logger.warn({ digest: blob.digest.toString(), err: (err as Error).message }, 'blob pull failed')
       if (!res.headersSent && err instanceof UpstreamStatusError) {

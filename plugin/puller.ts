@@ -38,6 +38,8 @@ export interface PullerDeps {
 }
 
 export interface PullResult {
+  /** Peers that sent bytes, including the sidecar's seeder. */
+  readonly peers: number
   readonly size: number
   readonly sources: SourceBytes
   readonly fellBack: boolean
@@ -66,6 +68,7 @@ export class Puller {
     let download: Download | undefined
     let scratch: string | undefined
     let fellBack = fetched === undefined
+    let peers = 0
     try {
       let size: number
       let sent = 0
@@ -81,7 +84,8 @@ export class Puller {
         try {
           scratch = await this.deps.store.scratchDir(`dl-${req.digest.hex}`)
           download = await this.deps.swarm.download(fetched.torrent, scratch)
-          for await (const chunk of withStallTimeout(download.stream(), this.deps.stallTimeoutMs)) await emit(chunk)
+          const dl = download
+          for await (const chunk of withStallTimeout(dl.stream(), this.deps.stallTimeoutMs, () => this.deps.clock.now(), () => dl.lastActivity())) await emit(chunk)
         } catch (err) {
           fellBack = true
           log.warn({ err: (err as Error).message, offset: sent }, 'swarm failed or stalled; fetching the rest from the origin')
@@ -90,6 +94,7 @@ export class Puller {
         const got = download ? download.received.seeder + download.received.peers : 0
         sources.seeder = got > 0 ? Math.round((sent * download!.received.seeder) / got) : 0
         sources.peers = sent - sources.seeder
+        peers = download?.peersSeen() ?? 0
         // Drop the download (and its scratch copy) now: the same info-hash is
         // seeded from the store below, and a later remove would delete that.
         if (download) await this.deps.swarm.remove(download.torrent.infoHash, true)
@@ -121,7 +126,7 @@ export class Puller {
       await this.deps.swarm.seed(mine.torrent, this.deps.store.blobDir).catch((err: unknown) => {
         log.warn({ err: (err as Error).message }, 'could not seed the pulled blob')
       })
-      return { size: info.size, sources, fellBack }
+      return { size: info.size, sources, fellBack, peers }
     } finally {
       await writer?.abort()
       if (download) await this.deps.swarm.remove(download.torrent.infoHash, true).catch(() => undefined)

@@ -37,6 +37,10 @@ declare module 'webtorrent' {
     remotePort?: number
     downloaded: number
     uploaded: number
+    peerPieces?: { get(index: number): boolean }
+    have(index: number): void
+    haveAll(): void
+    bitfield(bitfield: Uint8Array): void
   }
   export interface TorrentFile {
     name: string
@@ -47,12 +51,17 @@ declare module 'webtorrent' {
   export interface Torrent extends EventEmitter {
     infoHash: string
     length: number
+    pieceLength: number
     progress: number
     done: boolean
     ready: boolean
     files: TorrentFile[]
     wires: Wire[]
     numPeers: number
+    pieces: unknown[]
+    bitfield: { get(index: number): boolean }
+    store: { get(index: number, opts: undefined, cb: (err: Error | null, buf?: Uint8Array) => void): void }
+    select(from: number, to: number, priority?: number): void
     destroy(opts?: { destroyStore?: boolean }, cb?: (err?: Error | null) => void): void
   }
   export interface AddOptions {
@@ -61,6 +70,8 @@ declare module 'webtorrent' {
     private?: boolean
     announce?: string[]
     destroyStoreOnDestroy?: boolean
+    /** Start with nothing selected; the caller selects pieces itself. */
+    deselect?: boolean
   }
   export interface ClientOptions {
     peerId?: string
