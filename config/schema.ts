@@ -1,4 +1,4 @@
-import { parseDuration } from './units.js'
+import { parseBytes, parseDuration } from './units.js'
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
@@ -28,6 +28,7 @@ export interface AgentConfig {
   readonly advertiseHost: string
   readonly peerPort: number
   readonly p2pStallTimeoutMs: number
+  readonly httpMaxBytes: number
   readonly logLevel: LogLevel
 }
 
@@ -117,5 +118,6 @@ export const agentOptions: readonly OptionSpec[] = [
   common.advertiseHost,
   { flag: 'peer-port', field: 'peerPort', arg: 'PORT', default: '6882', help: 'TCP port for peers (0: any free port)', parse: parsePort },
   { flag: 'p2p-stall-timeout', field: 'p2pStallTimeoutMs', arg: 'DURATION', default: '10s', help: 'fetch the rest from the upstream when the swarm makes no progress this long', parse: parseDuration },
+  { flag: 'http-max-bytes', field: 'httpMaxBytes', arg: 'SIZE', default: '1MiB', help: 'blobs up to this size come over HTTP from the sidecar\'s cache, not the swarm', parse: parseBytes },
   common.logLevel,
 ]

@@ -29,7 +29,11 @@ export class BlobHasher {
   private total = 0
   readonly pieceLength: number
 
-  constructor(readonly expectedSize: number) {
+  /** With `pieces: false` only the sha256 is computed, for blobs whose torrent is already known. */
+  constructor(
+    readonly expectedSize: number,
+    private readonly withPieces = true,
+  ) {
     this.pieceLength = pieceLengthFor(expectedSize)
   }
 
@@ -40,6 +44,7 @@ export class BlobHasher {
   update(chunk: Buffer): void {
     this.whole.update(chunk)
     this.total += chunk.length
+    if (!this.withPieces) return
     let off = 0
     while (off < chunk.length) {
       const take = Math.min(this.pieceLength - this.inPiece, chunk.length - off)

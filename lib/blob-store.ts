@@ -27,8 +27,8 @@ export interface BlobInfo {
 export interface BlobStore {
   stat(digest: Digest): Promise<BlobInfo | undefined>
   createReadStream(digest: Digest, opts?: { start?: number }): Readable
-  /** Starts a write of a blob whose size is known, hashing as it goes. */
-  begin(digest: Digest, size: number): Promise<BlobWriter>
+  /** Starts a write of a blob whose size is known, hashing as it goes (torrent pieces too, unless `pieces: false`). */
+  begin(digest: Digest, size: number, opts?: { pieces?: boolean }): Promise<BlobWriter>
   list(): Promise<BlobInfo[]>
   /** A fresh empty directory under the data dir for scratch files (e.g. swarm downloads). */
   scratchDir(label: string): Promise<string>
@@ -80,11 +80,11 @@ export class FileBlobStore implements BlobStore {
     return createReadStream(this.pathOf(digest), { start: opts.start, highWaterMark: 256 * 1024 })
   }
 
-  async begin(digest: Digest, size: number): Promise<BlobWriter> {
+  async begin(digest: Digest, size: number, opts: { pieces?: boolean } = {}): Promise<BlobWriter> {
     const tmp = safeJoin(this.tmpDir, `${digest.hex}.${randomBytes(6).toString('hex')}.part`)
     const out = createWriteStream(tmp, { flags: 'wx' })
     await once(out, 'open')
-    return new FileBlobWriter(digest, size, tmp, this.pathOf(digest), out)
+    return new FileBlobWriter(digest, new BlobHasher(size, opts.pieces ?? true), tmp, this.pathOf(digest), out)
   }
 
   async list(): Promise<BlobInfo[]> {
@@ -106,17 +106,17 @@ export class FileBlobStore implements BlobStore {
 }
 
 class FileBlobWriter implements BlobWriter {
-  private readonly hasher: BlobHasher
   private closed = false
+  private readonly size: number
 
   constructor(
     private readonly digest: Digest,
-    private readonly size: number,
+    private readonly hasher: BlobHasher,
     private readonly tmp: string,
     private readonly final: string,
     private readonly out: WriteStream,
   ) {
-    this.hasher = new BlobHasher(size)
+    this.size = hasher.expectedSize
   }
 
   get bytes(): number {
@@ -124,6 +124,10 @@ class FileBlobWriter implements BlobWriter {
   }
 
   async write(chunk: Buffer): Promise<void> {
+    // A source that sends more than the size it announced is wrong already: stop before hashing or writing it.
+    if (this.hasher.bytes + chunk.length > this.size) {
+      throw new AppError('DIGEST_MISMATCH', `content of ${this.digest} runs past its ${this.size} bytes`)
+    }
     this.hasher.update(chunk)
     if (!this.out.write(chunk)) await once(this.out, 'drain')
   }

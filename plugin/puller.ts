@@ -1,11 +1,12 @@
 import fs from 'node:fs/promises'
+import type { Readable } from 'node:stream'
 import type { BlobStore, BlobWriter } from '../lib/blob-store.js'
 import type { Clock } from '../lib/clock.js'
 import type { Digest, RepoName } from '../lib/domain.js'
 import type { Logger } from '../lib/logger.js'
 import type { RegistryClient } from '../lib/registry-client.js'
 import { withStallTimeout } from '../lib/stall.js'
-import type { Download, Swarm } from '../lib/swarm.js'
+import type { Swarm } from '../lib/swarm.js'
 import { buildTorrent } from '../lib/torrent.js'
 import type { FetchedTorrent, SidecarClient } from '../sidecar/client.js'
 
@@ -35,6 +36,8 @@ export interface PullerDeps {
   readonly logger: Logger
   readonly clock: Clock
   readonly stallTimeoutMs: number
+  /** Blobs up to this size come over HTTP from the sidecar's cache: a torrent costs more than it saves. */
+  readonly httpMaxBytes: number
 }
 
 export interface PullResult {
@@ -45,18 +48,38 @@ export interface PullResult {
   readonly fellBack: boolean
 }
 
+/** One pull's running state: every byte goes to the store's writer and the sink, in order. */
+class Transfer {
+  sent = 0
+  readonly sources = emptySources()
+
+  constructor(
+    readonly writer: BlobWriter,
+    private readonly sink: PullSink,
+  ) {}
+
+  async copy(stream: AsyncIterable<Buffer> | Readable, source: Source): Promise<void> {
+    for await (const chunk of stream) {
+      const c = chunk as Buffer
+      await this.writer.write(c)
+      await this.sink.write(c)
+      this.sent += c.length
+      this.sources[source] += c.length
+    }
+  }
+}
+
 /**
- * Gets one blob: from the swarm when a sidecar has its torrent, and from the
- * origin for whatever the swarm does not deliver in time. Every byte goes to
- * the store's writer, which checks the sha256 before the blob is cached; only
- * then does the agent seed it. A failing swarm never fails the pull.
+ * Gets one blob: small ones over HTTP from the sidecar's cache, others from
+ * the swarm, and from the origin whatever those do not deliver in time. Every
+ * byte goes to the store's writer, which checks the sha256 before the blob is
+ * cached; only then does the agent seed it. A failing swarm never fails the pull.
  */
 export class Puller {
   constructor(private readonly deps: PullerDeps) {}
 
   async pull(req: PullRequest, sink: PullSink): Promise<PullResult> {
     const log = this.deps.logger.child({ digest: req.digest.toString(), repo: req.repo.toString() })
-    const sources = emptySources()
     let fetched: FetchedTorrent | undefined
     try {
       fetched = await this.deps.sidecars.torrent(req.repo, req.digest, req.authorization)
@@ -64,73 +87,66 @@ export class Puller {
       log.warn({ err: (err as Error).message }, 'no torrent from any sidecar; fetching from the origin')
     }
 
-    let writer: BlobWriter | undefined
-    let download: Download | undefined
-    let scratch: string | undefined
-    let fellBack = fetched === undefined
+    let t: Transfer | undefined
     let peers = 0
+    let fellBack = fetched === undefined
     try {
-      let size: number
-      let sent = 0
-      const emit = async (chunk: Buffer) => {
-        await writer!.write(chunk)
-        await sink.write(chunk)
-        sent += chunk.length
-      }
       if (fetched) {
-        size = fetched.parsed.size
-        writer = await this.deps.store.begin(req.digest, size)
+        const size = fetched.parsed.size
+        // The torrent's pieces already describe these bytes: only the sha256 is computed here.
+        t = new Transfer(await this.deps.store.begin(req.digest, size, { pieces: false }), sink)
         await sink.start(size)
         try {
-          scratch = await this.deps.store.scratchDir(`dl-${req.digest.hex}`)
-          download = await this.deps.swarm.download(fetched.torrent, scratch)
-          const dl = download
-          for await (const chunk of withStallTimeout(dl.stream(), this.deps.stallTimeoutMs, () => this.deps.clock.now(), () => dl.lastActivity())) await emit(chunk)
-        } catch (err) {
-          fellBack = true
-          log.warn({ err: (err as Error).message, offset: sent }, 'swarm failed or stalled; fetching the rest from the origin')
-        }
-        // The swarm may have fetched pieces past what was streamed; split what was streamed by its shares.
-        const got = download ? download.received.seeder + download.received.peers : 0
-        sources.seeder = got > 0 ? Math.round((sent * download!.received.seeder) / got) : 0
-        sources.peers = sent - sources.seeder
-        peers = download?.peersSeen() ?? 0
-        // Drop the download (and its scratch copy) now: the same info-hash is
-        // seeded from the store below, and a later remove would delete that.
-        if (download) await this.deps.swarm.remove(download.torrent.infoHash, true)
-        download = undefined
-        if (sent < size) {
-          const rest = await req.origin.openBlob(req.repo, req.digest, { offset: sent, authorization: req.authorization })
-          for await (const chunk of rest.stream) {
-            sources.origin += chunk.length
-            await emit(chunk as Buffer)
+          if (size <= this.deps.httpMaxBytes) {
+            await t.copy(await this.deps.sidecars.openBlob(fetched.sidecar, req.repo, req.digest, req.authorization), 'seeder')
+          } else {
+            peers = await this.fromSwarm(fetched, req.digest, t)
           }
+        } catch (err) {
+          log.warn({ err: (err as Error).message, offset: t.sent }, 'sidecar or swarm failed or stalled; fetching the rest from the origin')
+        }
+        if (t.sent < size) {
+          fellBack = true
+          const rest = await req.origin.openBlob(req.repo, req.digest, { offset: t.sent, authorization: req.authorization })
+          await t.copy(rest.stream, 'origin')
         }
       } else {
         const blob = await req.origin.openBlob(req.repo, req.digest, { authorization: req.authorization })
-        size = blob.length
-        writer = await this.deps.store.begin(req.digest, size)
-        await sink.start(size)
-        for await (const chunk of blob.stream) {
-          sources.origin += chunk.length
-          await emit(chunk as Buffer)
-        }
+        t = new Transfer(await this.deps.store.begin(req.digest, blob.length), sink)
+        await sink.start(blob.length)
+        await t.copy(blob.stream, 'origin')
       }
-      const { info, hashes } = await writer.commit()
-      writer = undefined
-      const announce = fetched?.parsed.announce ?? this.deps.sidecars.announceUrl
-      const mine = buildTorrent(req.digest, hashes, announce)
-      if (fetched && mine.infoHash.hex !== fetched.parsed.infoHash.hex) {
-        log.warn({ sidecar: fetched.parsed.infoHash.hex, agent: mine.infoHash.hex }, 'info-hash differs from the sidecar torrent')
-      }
-      await this.deps.swarm.seed(mine.torrent, this.deps.store.blobDir).catch((err: unknown) => {
+      const { info, hashes } = await t.writer.commit()
+      const sources = t.sources
+      t = undefined
+      const torrent = fetched?.torrent ?? buildTorrent(req.digest, hashes, this.deps.sidecars.announceUrl).torrent
+      await this.deps.swarm.seed(torrent, this.deps.store.blobDir).catch((err: unknown) => {
         log.warn({ err: (err as Error).message }, 'could not seed the pulled blob')
       })
       return { size: info.size, sources, fellBack, peers }
     } finally {
-      await writer?.abort()
-      if (download) await this.deps.swarm.remove(download.torrent.infoHash, true).catch(() => undefined)
-      if (scratch) await fs.rm(scratch, { recursive: true, force: true })
+      await t?.writer.abort()
     }
+  }
+
+  /** Streams what the swarm delivers; returns how many peers sent bytes. Throws on a stall. */
+  private async fromSwarm(fetched: FetchedTorrent, digest: Digest, t: Transfer): Promise<number> {
+    const scratch = await this.deps.store.scratchDir(`dl-${digest.hex}`)
+    const dl = await this.deps.swarm.download(fetched.torrent, scratch)
+    try {
+      const stream = withStallTimeout(dl.stream(), this.deps.stallTimeoutMs, () => this.deps.clock.now(), () => dl.lastActivity())
+      await t.copy(stream, 'peers')
+    } finally {
+      // The swarm may have fetched pieces past what was streamed: split what was streamed by its shares.
+      const got = dl.received.seeder + dl.received.peers
+      const streamed = t.sources.peers
+      t.sources.seeder = got > 0 ? Math.round((streamed * dl.received.seeder) / got) : 0
+      t.sources.peers = streamed - t.sources.seeder
+      // Drop the download and its scratch copy now: the same info-hash is
+      // seeded from the store next, and a later remove would delete that.
+      await this.deps.swarm.remove(dl.torrent.infoHash, true)
+      await fs.rm(scratch, { recursive: true, force: true })
+    }
+    return dl.peersSeen()
   }
 }

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream'
 import type { BlobStore, BlobInfo } from '../lib/blob-store.js'
 import { rehashBlob } from '../lib/blob-store.js'
 import type { Clock } from '../lib/clock.js'
@@ -64,6 +65,11 @@ export class BlobService {
       ...(e.torrent ? { infoHash: e.torrent.infoHash.hex } : {}),
       ...(e.error ? { error: e.error } : {}),
     }
+  }
+
+  /** The stored bytes of a blob that `ensure` resolved. */
+  read(digest: Digest): Readable {
+    return this.deps.store.createReadStream(digest)
   }
 
   isSeeding(digest: Digest): boolean {

@@ -1,3 +1,5 @@
+import { Readable } from 'node:stream'
+import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import type { Digest, RepoName } from '../lib/domain.js'
 import { parseTorrent, type ParsedTorrent } from '../lib/torrent.js'
 import type { BlobStatus } from './blob-service.js'
@@ -41,6 +43,16 @@ export class SidecarClient {
       }
     }
     throw new Error(`no sidecar had a torrent for ${digest}: ${problems.join('; ')}`)
+  }
+
+  /** Streams a blob from one sidecar's cache; it fetches the blob from its origin first if needed. */
+  async openBlob(base: string, repo: RepoName, digest: Digest, authorization?: string): Promise<Readable> {
+    const res = await this.get(`${base}/v1/blobs/${digest}/data?repo=${encodeURIComponent(repo.toString())}`, authorization)
+    if (!res.ok || !res.body) {
+      await res.body?.cancel()
+      throw new Error(`${base}: blob data: HTTP ${res.status}`)
+    }
+    return Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>)
   }
 
   async status(digest: Digest): Promise<BlobStatus> {

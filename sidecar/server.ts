@@ -1,3 +1,4 @@
+import { pipeline } from 'node:stream/promises'
 import express, { type Express, type NextFunction, type Request, type Response } from 'express'
 import { Digest, RepoName } from '../lib/domain.js'
 import { AppError } from '../lib/errors.js'
@@ -70,6 +71,15 @@ export function buildSidecarApp(deps: SidecarAppDeps): Express {
     const repo = RepoName.parse(req.query.repo)
     const t = await deps.blobs.ensure({ repo, digest })
     res.type('application/x-bittorrent').set('x-layerseed-info-hash', t.infoHash.hex).send(t.torrent)
+  }))
+
+  // Small blobs: agents take them over HTTP, where a torrent would cost more than it saves.
+  app.get('/v1/blobs/:digest/data', wrap(async (req, res) => {
+    const digest = Digest.parse(req.params.digest)
+    if (typeof req.query.repo !== 'string') throw new AppError('REPO_REQUIRED')
+    const t = await deps.blobs.ensure({ repo: RepoName.parse(req.query.repo), digest })
+    res.set({ 'content-type': 'application/octet-stream', 'content-length': String(t.size), 'docker-content-digest': digest.toString() })
+    await pipeline(deps.blobs.read(digest), res)
   }))
 
   app.get('/announce', (req, res) => deps.tracker.handle(req, res, 'announce'))

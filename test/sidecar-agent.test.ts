@@ -33,9 +33,9 @@ describe('sidecar and agent', () => {
     closers.push(() => s.close())
     return s
   }
-  const agent = async (name: string, sidecars: string[], stallMs = 3000): Promise<RunningAgent> => {
+  const agent = async (name: string, sidecars: string[], stallMs = 3000, httpMaxBytes = 1 << 20): Promise<RunningAgent> => {
     const a = await runAgent({
-      config: agentConfig({ dataDir: path.join(root, name), sidecars, upstreams: [proxy.url], p2pStallTimeoutMs: stallMs }),
+      config: agentConfig({ dataDir: path.join(root, name), sidecars, upstreams: [proxy.url], p2pStallTimeoutMs: stallMs, httpMaxBytes }),
       logger: testLogger(name),
       clock: systemClock,
     })
@@ -122,6 +122,19 @@ describe('sidecar and agent', () => {
     assert.deepEqual(Buffer.from(await ranged.arrayBuffer()), full.subarray(1000))
   })
 
+  it('takes a blob under --http-max-bytes over HTTP from the sidecar, fetched once from the origin', async () => {
+    const s = await sidecar(path.join(root, 'small'))
+    const a = await agent('agent-small', [s.url])
+    const layer = image.layers[2]
+    const gets = proxy.blobGets(layer.digest)
+    const body = Buffer.from(await (await fetch(`${a.url}/v2/library/parts/blobs/${layer.digest}`)).arrayBuffer())
+    assert.equal(createHash('sha256').update(body).digest('hex'), layer.digest.slice(7))
+    assert.equal(proxy.blobGets(layer.digest), gets + 1, 'the sidecar fetched it once; the agent did not go to the origin')
+    const stats = (await (await fetch(`${a.url}/v1/stats`)).json()) as { bytesBySource: Record<string, number> }
+    assert.equal(stats.bytesBySource.seeder, layer.size)
+    assert.equal(stats.bytesBySource.origin, 0)
+  })
+
   it('fetches the rest from the upstream when the swarm stalls', async () => {
     // A fault we cannot cause with the real sidecar: a torrent whose tracker
     // knows no peers. This stand-in serves a correct torrent for the blob and
@@ -132,10 +145,14 @@ describe('sidecar and agent', () => {
     hasher.update(data)
     const deadTracker = `http://127.0.0.1:${await freePort()}/announce`
     const torrent = buildTorrent(Digest.parse(layer.digest), hasher.finish(), deadTracker)
-    const fake = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/x-bittorrent' }).end(torrent.torrent))
+    const fake = http.createServer((req, res) => {
+      if (/^\/v1\/blobs\/[^/]+\/torrent/.test(req.url ?? '')) res.writeHead(200, { 'content-type': 'application/x-bittorrent' }).end(torrent.torrent)
+      else res.writeHead(404).end()
+    })
     await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve))
     closers.push(() => new Promise((resolve) => fake.close(resolve)))
-    const a = await agent('agent-stall', [`http://127.0.0.1:${(fake.address() as AddressInfo).port}`], 800)
+    // httpMaxBytes 0: even this small blob goes through the swarm, which is what stalls.
+    const a = await agent('agent-stall', [`http://127.0.0.1:${(fake.address() as AddressInfo).port}`], 800, 0)
     const gets = proxy.blobGets(layer.digest)
     const res = await fetch(`${a.url}/v2/library/parts/blobs/${layer.digest}`)
     const body = Buffer.from(await res.arrayBuffer())

@@ -20,6 +20,7 @@ export function agentConfig(over: Partial<AgentConfig> & Pick<AgentConfig, 'side
     advertiseHost: '127.0.0.1',
     peerPort: 0,
     p2pStallTimeoutMs: 5000,
+    httpMaxBytes: 1024 * 1024,
     logLevel: 'silent',
     ...over,
   }
