@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import WebTorrent, { type Torrent, type Wire } from 'webtorrent'
 import type { Logger } from './logger.js'
+import { superSeed } from './super-seed.js'
 
 /** Peer-id prefixes: they let a downloader tell the sidecar's seeder from other nodes. */
 export const PeerIdPrefix = { seeder: '-LS010S-', agent: '-LS010A-' } as const
@@ -68,6 +69,7 @@ export class Swarm {
     await new Promise<void>((resolve, reject) => {
       const t = this.client.add(torrent, { path: dir, skipVerify: true }, () => resolve())
       t.once('error', reject)
+      if (this.opts.role === 'seeder') superSeed(t)
     })
   }
 

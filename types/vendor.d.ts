@@ -38,6 +38,7 @@ declare module 'webtorrent' {
     downloaded: number
     uploaded: number
     peerPieces?: { get(index: number): boolean }
+    destroyed: boolean
     have(index: number): void
     haveAll(): void
     bitfield(bitfield: Uint8Array): void
@@ -62,6 +63,8 @@ declare module 'webtorrent' {
     bitfield: { get(index: number): boolean }
     store: { get(index: number, opts: undefined, cb: (err: Error | null, buf?: Uint8Array) => void): void }
     select(from: number, to: number, priority?: number): void
+    /** Connects to a peer at `host:port` without asking a tracker. */
+    addPeer(addr: string): boolean
     destroy(opts?: { destroyStore?: boolean }, cb?: (err?: Error | null) => void): void
   }
   export interface AddOptions {

@@ -1,0 +1,77 @@
+// The sidecar's seeder offers each peer a few pieces at a time (super-seeding),
+// so that agents fetch most of a blob from each other. Two real webtorrent
+// clients on loopback, connected directly: no tracker is involved.
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import type { Wire } from 'webtorrent'
+import { BlobHasher } from '../lib/blob-hasher.js'
+import { Digest } from '../lib/domain.js'
+import { Swarm } from '../lib/swarm.js'
+import { buildTorrent } from '../lib/torrent.js'
+import { freePort } from '../demo/ports.js'
+import { testLogger } from './helpers/configs.js'
+
+describe('super-seeding', () => {
+  let root: string
+  const swarms: Swarm[] = []
+  after(async () => {
+    for (const s of swarms) await s.close().catch(() => undefined)
+    await fs.rm(root, { recursive: true, force: true })
+  })
+  before(async () => {
+    root = await fs.mkdtemp(path.join(os.tmpdir(), 'layerseed-superseed-'))
+  })
+
+  it('offers a new peer nothing, then at most 4 pieces it lacks at a time, until it has the whole blob', async () => {
+    const data = randomBytes(3 << 20)
+    const digest = Digest.fromHex(createHash('sha256').update(data).digest('hex'))
+    const hasher = new BlobHasher(data.length)
+    hasher.update(data)
+    const torrent = buildTorrent(digest, hasher.finish(), `http://127.0.0.1:${await freePort()}/announce`)
+    const seedDir = path.join(root, 'seed')
+    await fs.mkdir(seedDir)
+    await fs.writeFile(path.join(seedDir, digest.hex), data)
+
+    const seeder = new Swarm({ peerPort: 0, role: 'seeder', advertiseHost: '127.0.0.1', logger: testLogger('seeder') })
+    const agent = new Swarm({ peerPort: 0, role: 'agent', advertiseHost: '127.0.0.1', logger: testLogger('agent') })
+    swarms.push(seeder, agent)
+    const seederPort = await seeder.listening()
+    await agent.listening()
+    await seeder.seed(torrent.torrent, seedDir)
+
+    const dl = await agent.download(torrent.torrent, path.join(root, 'dl'))
+    const pieces = dl.torrent.pieces.length
+    assert.ok(pieces >= 8, `the blob spans ${pieces} pieces`)
+    const offered = new Set<number>()
+    let firstBitfieldBits = -1
+    let worstOutstanding = 0
+    dl.torrent.on('wire', (wire: Wire) => {
+      wire.on('bitfield', () => {
+        let n = 0
+        for (let i = 0; i < pieces; i++) if (wire.peerPieces?.get(i)) n++
+        if (firstBitfieldBits < 0) firstBitfieldBits = n
+      })
+      wire.on('have-all', () => {
+        firstBitfieldBits = pieces
+      })
+      wire.on('have', (i: number) => {
+        offered.add(i)
+        const outstanding = [...offered].filter((p) => !dl.torrent.bitfield.get(p)).length
+        worstOutstanding = Math.max(worstOutstanding, outstanding)
+      })
+    })
+    dl.torrent.addPeer(`127.0.0.1:${seederPort}`)
+
+    const chunks: Buffer[] = []
+    for await (const c of dl.stream()) chunks.push(c as Buffer)
+    const got = Buffer.concat(chunks)
+    assert.equal(createHash('sha256').update(got).digest('hex'), digest.hex)
+    assert.equal(firstBitfieldBits, 0, 'the seeder announced no pieces up front')
+    assert.ok(worstOutstanding <= 4, `at most 4 offered pieces outstanding, saw ${worstOutstanding}`)
+    assert.equal(offered.size, pieces, 'with no other peer, every piece was offered in the end')
+  })
+})
