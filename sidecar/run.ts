@@ -50,7 +50,7 @@ export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; 
     maxPending: config.queueMax,
     manifestRetry: { attempts: 6, firstDelayMs: 100, maxDelayMs: 3200 },
   })
-  const app = buildSidecarApp({ blobs, queue, tracker, logger, webhookToken: config.webhookToken })
+  const app = buildSidecarApp({ blobs, queue, tracker, logger, webhookToken: config.webhookToken, preheatToken: config.preheatToken })
   const server = await listen(app, config.listen.host, config.listen.port)
   announceUrl = `http://${hostForUrl(config.advertiseHost)}:${server.port}/announce`
   logger.info({ port: server.port, peerPort, origin: config.origin, announceUrl }, 'sidecar listening')
