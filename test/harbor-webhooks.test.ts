@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { WebhookShapeError } from '../webhooks/distribution.js'
 import { parseHarborEvent } from '../webhooks/harbor.js'
 import { parseKrakenNotification } from '../webhooks/kraken.js'
+import { preheatTargetOf } from '../sidecar/preheat-jobs.js'
 
 // Payloads as docs/interop.md §2 and §3 quote them from Harbor's sources.
 const DIGEST = 'sha256:dde8e930c7b6a490f728e66292bc9bce42efc9bbb5278bae40e4f30f6e00fe8c'
@@ -98,5 +99,36 @@ describe('kraken notifications', () => {
     const bad = krakenBody()
     bad.Events[0].Target.Digest = 'nope'
     rejects(() => parseKrakenNotification(bad), /Target\.Digest/)
+  })
+})
+
+describe('preheat URLs', () => {
+  const ok = (url: string, origin: string, repo: string, reference: string) => {
+    const t = preheatTargetOf(url, origin)
+    assert.ok(t, url)
+    assert.equal(t.repo.toString(), repo)
+    assert.equal(t.reference, reference)
+  }
+  it('takes manifest URLs on the configured origin, by tag or digest', () => {
+    ok('https://harbor.example.com/v2/library/busybox/manifests/latest', 'https://harbor.example.com', 'library/busybox', 'latest')
+    ok('https://harbor.example.com:443/v2/a/b/c/manifests/v1.2_x-y', 'https://harbor.example.com', 'a/b/c', 'v1.2_x-y')
+    ok(`http://reg:5000/v2/library/busybox/manifests/${DIGEST}`, 'http://reg:5000', 'library/busybox', DIGEST)
+    ok('http://reg/prefix/v2/p/r/manifests/t', 'http://reg/prefix', 'p/r', 't')
+  })
+  it('refuses other hosts, schemes, ports, paths and malformed references', () => {
+    const origin = 'https://harbor.example.com'
+    for (const url of [
+      'https://evil.example.com/v2/library/busybox/manifests/latest',
+      'http://harbor.example.com/v2/library/busybox/manifests/latest',
+      'https://harbor.example.com:8443/v2/library/busybox/manifests/latest',
+      'https://user:pw@harbor.example.com/v2/library/busybox/manifests/latest',
+      'https://harbor.example.com.evil.com/v2/library/busybox/manifests/latest',
+      'https://harbor.example.com/v2/library/busybox/blobs/latest',
+      'https://harbor.example.com/other/v2/library/busybox/manifests/latest',
+      'https://harbor.example.com/v2/../etc/manifests/latest',
+      'https://harbor.example.com/v2/library/busybox/manifests/sha256:abc',
+      'https://harbor.example.com/v2/library/busybox/manifests/.hidden',
+      'not a url',
+    ]) assert.equal(preheatTargetOf(url, origin), undefined, url)
   })
 })

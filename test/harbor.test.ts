@@ -73,6 +73,10 @@ describe('Harbor integration', () => {
     }
   }
 
+  const eventData = () => ({
+    resources: [{ digest: indexDigest, tag: 'latest', resource_url: `harbor.invalid/${REPO}:latest` }],
+    repository: { date_created: 1677053165, name: 'busybox', namespace: 'library', repo_full_name: REPO, repo_type: 'private' },
+  })
   before(async () => {
     root = await fs.mkdtemp(path.join(os.tmpdir(), 'layerseed-harbor-'))
     registry = await startRegistry({ dir: path.join(root, 'registry') })
@@ -145,6 +149,43 @@ describe('Harbor integration', () => {
     for (const f of files) assert.ok(!(await fs.readFile(f)).includes(secret), `${f} holds the Authorization value`)
   })
 
+  it('reads manifests with the Authorization Harbor handed over, for that job only', async () => {
+    // An origin that, like Harbor, wants the registry token for manifests.
+    const target = new URL(proxy.url)
+    const manifestAuth: Array<string | undefined> = []
+    const gate = http.createServer((req, res) => {
+      if ((req.url ?? '').includes('/manifests/')) {
+        manifestAuth.push(req.headers.authorization)
+        if (req.headers.authorization !== HARBOR_JWT) {
+          res.writeHead(401, { 'www-authenticate': 'Bearer realm="x"' }).end()
+          return
+        }
+      }
+      const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers)
+        upRes.pipe(res)
+      })
+      up.on('error', () => res.writeHead(502).end())
+      req.pipe(up)
+    })
+    await new Promise<void>((resolve) => gate.listen(0, '127.0.0.1', resolve))
+    closers.push(() => new Promise((resolve) => { gate.close(resolve); gate.closeAllConnections() }))
+    const origin = `http://127.0.0.1:${(gate.address() as AddressInfo).port}`
+    const config = sidecarConfig({ origin, dataDir: path.join(root, 'gated'), preheatToken: PREHEAT_TOKEN })
+    const s = await runSidecar({ config, logger: testLogger('gated'), clock: systemClock })
+    closers.push(() => s.close())
+    const job = await finished(s, ((await (await preheat(s, `${origin}/v2/${REPO}/manifests/latest`)).json()) as Job).id)
+    assert.equal(job.state, 'SUCCESS', JSON.stringify(job))
+    assert.equal(manifestAuth.length, 3, 'the index and both platform manifests')
+    for (const a of manifestAuth) assert.equal(a, HARBOR_JWT)
+
+    // A webhook carries no token, so the same origin refuses its manifest read.
+    const hook = await fetch(`${s.url}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'PUSH_ARTIFACT', event_data: eventData() }) })
+    assert.equal(hook.status, 202)
+    await s.queue.idle()
+    assert.equal(manifestAuth.at(-1), undefined, 'the job\'s token was not kept for later requests')
+  })
+
   it('fails a job for a missing tag, with the reason', async () => {
     const s = await sidecar('missing')
     const job = await finished(s, ((await (await preheat(s, manifestUrl('no-such-tag'))).json()) as Job).id)
@@ -185,10 +226,6 @@ describe('Harbor integration', () => {
     assert.equal((await fetch(`${s.url}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${PREHEAT_TOKEN}` }, body: '{}' })).status, 401)
   })
 
-  const eventData = () => ({
-    resources: [{ digest: indexDigest, tag: 'latest', resource_url: `harbor.invalid/${REPO}:latest` }],
-    repository: { date_created: 1677053165, name: 'busybox', namespace: 'library', repo_full_name: REPO, repo_type: 'private' },
-  })
   const webhook = (s: RunningSidecar, type: string, body: unknown) =>
     fetch(`${s.url}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': type, authorization: `Bearer ${WEBHOOK_TOKEN}` }, body: JSON.stringify(body) })
 
