@@ -13,6 +13,7 @@ export interface SidecarConfig {
   readonly origin: string
   readonly dataDir: string
   readonly webhookToken?: string
+  readonly preheatToken?: string
   readonly advertiseHost: string
   readonly peerPort: number
   readonly fetchConcurrency: number
@@ -103,6 +104,7 @@ export const sidecarOptions: readonly OptionSpec[] = [
   { flag: 'origin', field: 'origin', arg: 'URL', required: true, help: 'the registry to fetch blobs and manifests from (the only host ever fetched)', parse: parseBaseUrl },
   common.dataDir('/var/lib/layerseed/sidecar'),
   { flag: 'webhook-token', field: 'webhookToken', arg: 'TOKEN', help: 'require Authorization: Bearer TOKEN on webhooks (default: none)', parse: str },
+  { flag: 'preheat-token', field: 'preheatToken', arg: 'TOKEN', help: 'Authorization: Bearer TOKEN that Harbor preheat providers must send; preheat endpoints refuse everyone without it (default: none)', parse: str },
   common.advertiseHost,
   { flag: 'peer-port', field: 'peerPort', arg: 'PORT', default: '6881', help: 'TCP port of the seeder (0: any free port)', parse: parsePort },
   { flag: 'fetch-concurrency', field: 'fetchConcurrency', arg: 'N', default: '4', help: 'origin fetches at once for pre-seeding', parse: intIn(1, 64) },

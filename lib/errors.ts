@@ -3,6 +3,9 @@
 
 export const ErrorCodes = {
   WEBHOOK_UNAUTHORIZED: { status: 401, message: 'missing or wrong bearer token' },
+  PREHEAT_UNAUTHORIZED: { status: 401, message: 'missing or wrong preheat provider bearer token' },
+  PREHEAT_JOB_UNKNOWN: { status: 404, message: 'no such preheat job' },
+  PREHEAT_URL_INVALID: { status: 400, message: 'the preheat url is not a manifest URL on the configured origin' },
   BAD_JSON: { status: 400, message: 'request body is not valid JSON' },
   BAD_SHAPE: { status: 400, message: 'request body has the wrong shape' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'unsupported Content-Type' },

@@ -64,20 +64,29 @@ export class RegistryClient {
   }
 
   async getManifest(repo: RepoName, digest: Digest, opts: RequestOptions = {}): Promise<ParsedManifest> {
-    const res = await this.request(`/v2/${repo}/manifests/${digest}`, { ...opts, headers: { accept: MANIFEST_ACCEPT } })
+    return (await this.getManifestByReference(repo, digest.toString(), opts)).manifest
+  }
+
+  /**
+   * A manifest by tag or digest. By digest the bytes must hash to it; by tag
+   * the digest is computed from the bytes, so a lying header cannot redirect us.
+   */
+  async getManifestByReference(repo: RepoName, reference: string, opts: RequestOptions = {}): Promise<{ digest: string; manifest: ParsedManifest }> {
+    const res = await this.request(`/v2/${repo}/manifests/${reference}`, { ...opts, headers: { accept: MANIFEST_ACCEPT } })
     if (!res.ok) {
       await res.body?.cancel()
-      throw new AppError(res.status === 404 ? 'BLOB_UNKNOWN' : 'BLOB_FETCH_FAILED', `manifest ${repo}@${digest}: HTTP ${res.status}`)
+      throw new AppError(res.status === 404 ? 'BLOB_UNKNOWN' : 'BLOB_FETCH_FAILED', `manifest ${repo}${reference.includes(':') ? '@' : ':'}${reference}: HTTP ${res.status}`)
     }
     const body = Buffer.from(await res.arrayBuffer())
-    if (body.length > MAX_MANIFEST_BYTES) throw new AppError('BLOB_FETCH_FAILED', `manifest ${digest} is larger than 4 MiB`)
-    if (createHash('sha256').update(body).digest('hex') !== digest.hex) {
-      throw new AppError('DIGEST_MISMATCH', `manifest ${repo}@${digest} does not match its digest`)
+    if (body.length > MAX_MANIFEST_BYTES) throw new AppError('BLOB_FETCH_FAILED', `manifest ${reference} is larger than 4 MiB`)
+    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`
+    if (reference.includes(':') && digest !== reference) {
+      throw new AppError('DIGEST_MISMATCH', `manifest ${repo}@${reference} does not match its digest`)
     }
     try {
-      return parseManifest(body, res.headers.get('content-type') ?? undefined)
+      return { digest, manifest: parseManifest(body, res.headers.get('content-type') ?? undefined) }
     } catch (err) {
-      throw new AppError('BLOB_FETCH_FAILED', `manifest ${repo}@${digest}: ${(err as Error).message}`)
+      throw new AppError('BLOB_FETCH_FAILED', `manifest ${repo}@${reference}: ${(err as Error).message}`)
     }
   }
 

@@ -1,3 +1,4 @@
+import os from 'node:os'
 import { FileBlobStore } from '../lib/blob-store.js'
 import type { Clock } from '../lib/clock.js'
 import { listen } from '../lib/http.js'
@@ -6,6 +7,8 @@ import { RegistryClient } from '../lib/registry-client.js'
 import { Swarm } from '../lib/swarm.js'
 import type { SidecarConfig } from '../config/index.js'
 import { BlobService } from './blob-service.js'
+import { PreheatJobs } from './preheat-jobs.js'
+import { preheatRoutes } from './preheat-routes.js'
 import { PreseedQueue } from './preseed-queue.js'
 import { buildSidecarApp } from './server.js'
 import { Tracker } from './tracker.js'
@@ -50,7 +53,19 @@ export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; 
     maxPending: config.queueMax,
     manifestRetry: { attempts: 6, firstDelayMs: 100, maxDelayMs: 3200 },
   })
-  const app = buildSidecarApp({ blobs, queue, tracker, logger, webhookToken: config.webhookToken })
+  const jobs = new PreheatJobs({
+    dataDir: config.dataDir,
+    origin,
+    blobs,
+    clock,
+    logger: logger.child({ part: 'preheat' }),
+    hostname: os.hostname(),
+    ip: config.advertiseHost,
+    concurrency: config.fetchConcurrency,
+  })
+  await jobs.init()
+  const extraRoutes = [preheatRoutes({ jobs, origin: config.origin, logger: logger.child({ part: 'preheat' }), preheatToken: config.preheatToken })]
+  const app = buildSidecarApp({ blobs, queue, tracker, logger, webhookToken: config.webhookToken, preheatToken: config.preheatToken, extraRoutes })
   const server = await listen(app, config.listen.host, config.listen.port)
   announceUrl = `http://${hostForUrl(config.advertiseHost)}:${server.port}/announce`
   logger.info({ port: server.port, peerPort, origin: config.origin, announceUrl }, 'sidecar listening')
@@ -75,6 +90,7 @@ export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; 
     restored,
     async close() {
       queue.close()
+      jobs.close()
       await server.close()
       await swarm.close()
       tracker.close()

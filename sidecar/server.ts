@@ -8,6 +8,7 @@ import { parseDistributionEnvelope, WebhookShapeError } from '../webhooks/distri
 import type { BlobService } from './blob-service.js'
 import type { PreseedQueue } from './preseed-queue.js'
 import type { Tracker } from './tracker.js'
+import { harborWebhookRoutes } from './harbor-routes.js'
 
 export interface SidecarAppDeps {
   readonly blobs: BlobService
@@ -15,6 +16,9 @@ export interface SidecarAppDeps {
   readonly tracker: Tracker
   readonly logger: Logger
   readonly webhookToken?: string
+  readonly preheatToken?: string
+  /** Extra routes (Harbor's preheat provider), mounted before the catch-all. */
+  readonly extraRoutes?: readonly express.Router[]
 }
 
 const WEBHOOK_TYPES = new Set([
@@ -81,6 +85,9 @@ export function buildSidecarApp(deps: SidecarAppDeps): Express {
     res.set({ 'content-type': 'application/octet-stream', 'content-length': String(t.size), 'docker-content-digest': digest.toString() })
     await pipeline(deps.blobs.read(digest), res)
   }))
+
+  app.use(harborWebhookRoutes({ queue: deps.queue, logger: deps.logger, webhookToken: deps.webhookToken, preheatToken: deps.preheatToken }))
+  for (const r of deps.extraRoutes ?? []) app.use(r)
 
   app.get('/announce', (req, res) => deps.tracker.handle(req, res, 'announce'))
   app.get('/scrape', (req, res) => deps.tracker.handle(req, res, 'scrape'))
