@@ -30,6 +30,22 @@ export function notFound(req: Request, _res: Response, next: NextFunction): void
   next(new AppError('NOT_FOUND', `no route for ${req.method} ${req.path}`))
 }
 
+type Handler = (req: Request, res: Response) => Promise<void> | void
+
+/** Sends a handler's thrown or rejected error to the error middleware. */
+export const wrap = (h: Handler) => (req: Request, res: Response, next: NextFunction): void => {
+  Promise.resolve(h(req, res)).catch(next)
+}
+
+/** A raw (express.raw) request body as JSON, or a 400 BAD_JSON. */
+export function jsonBody(req: Request): unknown {
+  try {
+    return JSON.parse(Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '')
+  } catch (err) {
+    throw new AppError('BAD_JSON', `body is not valid JSON: ${(err as Error).message}`)
+  }
+}
+
 /** Compares secrets in constant time; hashing first hides the length too. */
 export function secretEquals(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given).digest()

@@ -1,8 +1,8 @@
-import express, { type NextFunction, type Request, type Response, type Router } from 'express'
+import express, { type Request, type Response, type Router } from 'express'
 import { AppError } from '../lib/errors.js'
-import { bearerMatches } from '../lib/http.js'
+import { bearerMatches, jsonBody, wrap } from '../lib/http.js'
 import type { Logger } from '../lib/logger.js'
-import { WebhookShapeError } from '../webhooks/distribution.js'
+import { shaped } from '../webhooks/shape.js'
 import { parseHarborEvent, type HarborFormat } from '../webhooks/harbor.js'
 import { parseKrakenNotification } from '../webhooks/kraken.js'
 import type { PreseedQueue } from './preseed-queue.js'
@@ -12,28 +12,6 @@ export interface HarborRoutesDeps {
   readonly logger: Logger
   readonly webhookToken?: string
   readonly preheatToken?: string
-}
-
-type Handler = (req: Request, res: Response) => Promise<void> | void
-export const wrap = (h: Handler) => (req: Request, res: Response, next: NextFunction) => {
-  Promise.resolve(h(req, res)).catch(next)
-}
-
-export function jsonBody(req: Request): unknown {
-  try {
-    return JSON.parse(Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '')
-  } catch (err) {
-    throw new AppError('BAD_JSON', `body is not valid JSON: ${(err as Error).message}`)
-  }
-}
-
-export function shaped<T>(parse: () => T): T {
-  try {
-    return parse()
-  } catch (err) {
-    if (err instanceof WebhookShapeError) throw new AppError('BAD_SHAPE', err.message)
-    throw err
-  }
 }
 
 /**

@@ -1,8 +1,9 @@
 import express, { type Router } from 'express'
 import { AppError } from '../lib/errors.js'
 import type { Logger } from '../lib/logger.js'
-import { WebhookShapeError } from '../webhooks/distribution.js'
-import { jsonBody, requirePreheatToken, shaped, wrap } from './harbor-routes.js'
+import { jsonBody, wrap } from '../lib/http.js'
+import { isObject, shaped, WebhookShapeError } from '../webhooks/shape.js'
+import { requirePreheatToken } from './harbor-routes.js'
 import { preheatTargetOf, type PreheatJobs } from './preheat-jobs.js'
 
 export interface PreheatRoutesDeps {
@@ -10,10 +11,6 @@ export interface PreheatRoutesDeps {
   readonly origin: string
   readonly logger: Logger
   readonly preheatToken?: string
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
 /** The url and the Authorization header of a Dragonfly preheat request. */

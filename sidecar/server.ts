@@ -1,10 +1,11 @@
 import { pipeline } from 'node:stream/promises'
-import express, { type Express, type NextFunction, type Request, type Response } from 'express'
+import express, { type Express } from 'express'
 import { Digest, RepoName } from '../lib/domain.js'
 import { AppError } from '../lib/errors.js'
-import { bearerMatches, errorMiddleware, notFound } from '../lib/http.js'
+import { bearerMatches, errorMiddleware, jsonBody, notFound, wrap } from '../lib/http.js'
 import type { Logger } from '../lib/logger.js'
-import { parseDistributionEnvelope, WebhookShapeError } from '../webhooks/distribution.js'
+import { parseDistributionEnvelope } from '../webhooks/distribution.js'
+import { shaped } from '../webhooks/shape.js'
 import type { BlobService } from './blob-service.js'
 import type { PreseedQueue } from './preseed-queue.js'
 import type { Tracker } from './tracker.js'
@@ -27,11 +28,6 @@ const WEBHOOK_TYPES = new Set([
   'application/json',
 ])
 
-type Handler = (req: Request, res: Response) => Promise<void> | void
-const wrap = (h: Handler) => (req: Request, res: Response, next: NextFunction) => {
-  Promise.resolve(h(req, res)).catch(next)
-}
-
 /** Every route of the sidecar. Listening happens elsewhere, so tests can build this directly. */
 export function buildSidecarApp(deps: SidecarAppDeps): Express {
   const app = express()
@@ -47,19 +43,7 @@ export function buildSidecarApp(deps: SidecarAppDeps): Express {
     }
     const type = (req.get('content-type') ?? '').split(';')[0].trim().toLowerCase()
     if (!WEBHOOK_TYPES.has(type)) throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${JSON.stringify(type)} is not a notification envelope`)
-    let body: unknown
-    try {
-      body = JSON.parse(Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '')
-    } catch (err) {
-      throw new AppError('BAD_JSON', `body is not valid JSON: ${(err as Error).message}`)
-    }
-    let parsed
-    try {
-      parsed = parseDistributionEnvelope(body)
-    } catch (err) {
-      if (err instanceof WebhookShapeError) throw new AppError('BAD_SHAPE', err.message)
-      throw err
-    }
+    const parsed = shaped(() => parseDistributionEnvelope(jsonBody(req)))
     const { queued, duplicates } = deps.queue.offer(parsed.targets)
     deps.logger.info({ targets: parsed.targets.length, queued, duplicates, ignored: parsed.ignored }, 'webhook accepted')
     res.status(202).json({ queued, duplicates, ignored: parsed.ignored })

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { WebhookShapeError } from '../webhooks/distribution.js'
+import { WebhookShapeError } from '../webhooks/shape.js'
 import { parseHarborEvent } from '../webhooks/harbor.js'
 import { parseKrakenNotification } from '../webhooks/kraken.js'
 import { preheatTargetOf } from '../sidecar/preheat-jobs.js'

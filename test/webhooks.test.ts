@@ -3,7 +3,8 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseDistributionEnvelope, WebhookShapeError } from '../webhooks/distribution.js'
+import { parseDistributionEnvelope } from '../webhooks/distribution.js'
+import { WebhookShapeError } from '../webhooks/shape.js'
 
 // dist/test/ → repo root, where the fixtures live as committed.
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/distribution-2.8-multiarch-push')

@@ -1,15 +1,6 @@
-import { Digest, DomainError, RepoName, manifestKind, type PushTarget } from '../lib/domain.js'
+import { Digest, RepoName, manifestKind, type PushTarget } from '../lib/domain.js'
+import { isObject, parsed, WebhookShapeError } from './shape.js'
 
-/** The envelope does not have the shape distribution sends; `path` names the offending field. */
-export class WebhookShapeError extends Error {
-  constructor(
-    readonly path: string,
-    message: string,
-  ) {
-    super(path ? `${path}: ${message}` : message)
-    this.name = 'WebhookShapeError'
-  }
-}
 
 export interface ParsedEnvelope {
   readonly targets: PushTarget[]
@@ -26,18 +17,7 @@ function isBlobType(t: string): boolean {
   return BLOB_TYPES.has(t) || BLOB_PREFIXES.some((p) => t.startsWith(p))
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
 
-function parsed<T>(path: string, parse: () => T): T {
-  try {
-    return parse()
-  } catch (err) {
-    if (err instanceof DomainError) throw new WebhookShapeError(path, err.message)
-    throw err
-  }
-}
 
 /**
  * Reads a distribution notification envelope (v2.8 batches events, v3 sends one

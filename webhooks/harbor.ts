@@ -1,5 +1,5 @@
-import { Digest, DomainError, RepoName, type PushTarget } from '../lib/domain.js'
-import { WebhookShapeError } from './distribution.js'
+import { Digest, RepoName, type PushTarget } from '../lib/domain.js'
+import { isObject, parsed, WebhookShapeError } from './shape.js'
 
 export interface ParsedHarborEvent {
   readonly targets: PushTarget[]
@@ -11,18 +11,7 @@ export type HarborFormat = 'default' | 'cloudevents'
 
 const PUSH_TYPES: Record<HarborFormat, string> = { default: 'PUSH_ARTIFACT', cloudevents: 'harbor.artifact.pushed' }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
 
-function parsed<T>(path: string, parse: () => T): T {
-  try {
-    return parse()
-  } catch (err) {
-    if (err instanceof DomainError) throw new WebhookShapeError(path, err.message)
-    throw err
-  }
-}
 
 /**
  * Reads a Harbor webhook in either payload format. Harbor sends no layer list,

@@ -1,9 +1,6 @@
-import { Digest, DomainError, RepoName, type PushTarget } from '../lib/domain.js'
-import { WebhookShapeError } from './distribution.js'
+import { Digest, RepoName, type PushTarget } from '../lib/domain.js'
+import { isObject, parsed, WebhookShapeError } from './shape.js'
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
 
 // Harbor's Kraken driver marshals Go structs without JSON tags, so keys arrive
 // capitalized ("Events", "Target"); distribution itself sends lower case.
@@ -13,14 +10,6 @@ function field(o: Record<string, unknown>, name: string): unknown {
   return undefined
 }
 
-function parsed<T>(path: string, parse: () => T): T {
-  try {
-    return parse()
-  } catch (err) {
-    if (err instanceof DomainError) throw new WebhookShapeError(path, err.message)
-    throw err
-  }
-}
 
 /**
  * Reads the body Harbor's Kraken preheat driver posts. Its MediaType is always
