@@ -3,6 +3,7 @@ import { Readable } from 'node:stream'
 import WebTorrent, { type Torrent, type Wire } from 'webtorrent'
 import type { Logger } from './logger.js'
 import { superSeed } from './super-seed.js'
+import { patchWires } from './wire-patches.js'
 
 /** Peer-id prefixes: they let a downloader tell the sidecar's seeder from other nodes. */
 export const PeerIdPrefix = { seeder: '-LS010S-', agent: '-LS010A-' } as const
@@ -43,6 +44,7 @@ export class Swarm {
   private readonly client: WebTorrent
 
   constructor(private readonly opts: SwarmOptions) {
+    patchWires()
     const peerId = Buffer.concat([Buffer.from(PeerIdPrefix[opts.role]), randomBytes(12)]).toString('hex')
     this.client = new WebTorrent({
       peerId,

@@ -28,6 +28,12 @@ declare module 'bittorrent-tracker/server' {
   }
 }
 
+declare module 'webtorrent/lib/peer.js' {
+  /** webtorrent's peer class; layerseed only patches its prototype (lib/wire-patches.ts). */
+  const Peer: { prototype: object }
+  export default Peer
+}
+
 declare module 'webtorrent' {
   import { EventEmitter } from 'node:events'
   import type { Readable } from 'node:stream'
