@@ -4,6 +4,7 @@ import WebTorrent, { type Torrent, type Wire } from 'webtorrent'
 import type { Logger } from './logger.js'
 import { superSeed } from './super-seed.js'
 import { patchWires } from './wire-patches.js'
+import { segmentOrder, takeOverRequests } from './piece-picker.js'
 
 /** Peer-id prefixes: they let a downloader tell the sidecar's seeder from other nodes. */
 export const PeerIdPrefix = { seeder: '-LS010S-', agent: '-LS010A-' } as const
@@ -91,7 +92,11 @@ export class Swarm {
         else received.peers += n
       })
     })
-    selectInRandomSegments(t)
+    const n = t.pieces.length
+    if (n > 0) {
+      takeOverRequests(t, segmentOrder(n))
+      t.select(0, n - 1)
+    }
     return { torrent: t, received, stream: () => Readable.from(verifiedInOrder(t)), lastActivity: () => last, peersSeen: () => seen.size }
   }
 
@@ -108,28 +113,6 @@ export class Swarm {
   async close(): Promise<void> {
     await new Promise<void>((resolve) => this.client.destroy(() => resolve()))
   }
-}
-
-/** Pieces per segment: large enough that webtorrent's sequential picker stays cheap. */
-const SEGMENTS = 16
-
-/**
- * Selects the torrent's pieces as segments in a random order of this agent's
- * own. Agents that start together then hold different pieces and trade them,
- * as with rarest-first, without webtorrent's rarest-first picker, which costs
- * five times the CPU per byte.
- */
-function selectInRandomSegments(t: Torrent): void {
-  const n = t.pieces.length
-  if (n === 0) return
-  const size = Math.max(1, Math.ceil(n / SEGMENTS))
-  const segs: Array<[number, number]> = []
-  for (let from = 0; from < n; from += size) segs.push([from, Math.min(n, from + size) - 1])
-  for (let i = segs.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1))
-    ;[segs[i], segs[j]] = [segs[j], segs[i]]
-  }
-  segs.forEach(([from, to], i) => t.select(from, to, segs.length - i))
 }
 
 /** The blob's bytes in order, each piece as soon as it and all before it are verified. */
