@@ -7,6 +7,7 @@ import { Digest } from './domain.js'
 import { AppError } from './errors.js'
 import { BlobHasher, type BlobHashes } from './blob-hasher.js'
 import { safeJoin } from './safe-path.js'
+import { RandomAccessBlobWriter } from './blob-file.js'
 
 export interface BlobInfo {
   readonly digest: Digest
@@ -29,9 +30,9 @@ export interface BlobStore {
   createReadStream(digest: Digest, opts?: { start?: number }): Readable
   /** Starts a write of a blob whose size is known, hashing as it goes (torrent pieces too, unless `pieces: false`). */
   begin(digest: Digest, size: number, opts?: { pieces?: boolean }): Promise<BlobWriter>
+  /** Starts a blob written out of order (swarm pieces) and hashed in order; see RandomAccessBlobWriter. */
+  beginRandomAccess(digest: Digest, size: number): Promise<RandomAccessBlobWriter>
   list(): Promise<BlobInfo[]>
-  /** A fresh empty directory under the data dir for scratch files (e.g. swarm downloads). */
-  scratchDir(label: string): Promise<string>
   /** The directory a swarm seeds from: a blob's file is `<dir>/<digest hex>`. */
   readonly blobDir: string
 }
@@ -81,10 +82,19 @@ export class FileBlobStore implements BlobStore {
   }
 
   async begin(digest: Digest, size: number, opts: { pieces?: boolean } = {}): Promise<BlobWriter> {
-    const tmp = safeJoin(this.tmpDir, `${digest.hex}.${randomBytes(6).toString('hex')}.part`)
+    const tmp = this.tmpPathFor(digest)
     const out = createWriteStream(tmp, { flags: 'wx' })
     await once(out, 'open')
     return new FileBlobWriter(digest, new BlobHasher(size, opts.pieces ?? true), tmp, this.pathOf(digest), out)
+  }
+
+  async beginRandomAccess(digest: Digest, size: number): Promise<RandomAccessBlobWriter> {
+    const tmp = this.tmpPathFor(digest)
+    return new RandomAccessBlobWriter(digest, size, tmp, this.pathOf(digest), await fs.open(tmp, 'wx+'))
+  }
+
+  private tmpPathFor(digest: Digest): string {
+    return safeJoin(this.tmpDir, `${digest.hex}.${randomBytes(6).toString('hex')}.part`)
   }
 
   async list(): Promise<BlobInfo[]> {
@@ -98,11 +108,6 @@ export class FileBlobStore implements BlobStore {
     return out
   }
 
-  async scratchDir(label: string): Promise<string> {
-    const dir = safeJoin(this.tmpDir, `${label}.${randomBytes(6).toString('hex')}`)
-    await fs.mkdir(dir, { recursive: true })
-    return dir
-  }
 }
 
 class FileBlobWriter implements BlobWriter {

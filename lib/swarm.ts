@@ -5,6 +5,7 @@ import type { Logger } from './logger.js'
 import { superSeed } from './super-seed.js'
 import { patchWires } from './wire-patches.js'
 import { segmentOrder, takeOverRequests } from './piece-picker.js'
+import { pieceStoreFor, type PieceTarget } from './piece-store.js'
 
 /** Peer-id prefixes: they let a downloader tell the sidecar's seeder from other nodes. */
 export const PeerIdPrefix = { seeder: '-LS010S-', agent: '-LS010A-' } as const
@@ -76,12 +77,13 @@ export class Swarm {
     })
   }
 
-  async download(torrent: Buffer, dir: string): Promise<Download> {
+  /** Downloads into `target`, which receives each piece as it verifies; the torrent then seeds from it. */
+  async download(torrent: Buffer, target: PieceTarget): Promise<Download> {
     const received: PeerBytes = { seeder: 0, peers: 0 }
     let last = 0
     const seen = new Set<string>()
     const t = await new Promise<Torrent>((resolve, reject) => {
-      const added = this.client.add(torrent, { path: dir, deselect: true }, (ready) => resolve(ready))
+      const added = this.client.add(torrent, { store: pieceStoreFor(target), storeCacheSlots: 0, deselect: true }, (ready) => resolve(ready))
       added.once('error', reject)
     })
     t.on('wire', (wire: Wire) => {

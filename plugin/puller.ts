@@ -1,5 +1,5 @@
-import fs from 'node:fs/promises'
 import type { Readable } from 'node:stream'
+import type { RandomAccessBlobWriter } from '../lib/blob-file.js'
 import type { BlobStore, BlobWriter } from '../lib/blob-store.js'
 import type { Clock } from '../lib/clock.js'
 import type { Digest, RepoName } from '../lib/domain.js'
@@ -90,18 +90,20 @@ export class Puller {
     let t: Transfer | undefined
     let peers = 0
     let fellBack = fetched === undefined
+    // A completed swarm download, seeding from the writer's file: dropped if the blob is not committed.
+    let downloaded: string | undefined
     try {
       if (fetched) {
         const size = fetched.parsed.size
         // The torrent's pieces already describe these bytes: only the sha256 is computed here.
-        t = new Transfer(await this.deps.store.begin(req.digest, size, { pieces: false }), sink)
+        const swarmWriter = size > this.deps.httpMaxBytes ? await this.deps.store.beginRandomAccess(req.digest, size) : undefined
+        t = new Transfer(swarmWriter ?? (await this.deps.store.begin(req.digest, size, { pieces: false })), sink)
         await sink.start(size)
         try {
-          if (size <= this.deps.httpMaxBytes) {
-            await t.copy(await this.deps.sidecars.openBlob(fetched.sidecar, req.repo, req.digest, req.authorization), 'seeder')
-          } else {
-            peers = await this.fromSwarm(fetched, req.digest, t)
-          }
+          if (swarmWriter) {
+            peers = await this.fromSwarm(fetched, swarmWriter, t)
+            downloaded = fetched.parsed.infoHash.hex
+          } else await t.copy(await this.deps.sidecars.openBlob(fetched.sidecar, req.repo, req.digest, req.authorization), 'seeder')
         } catch (err) {
           log.warn({ err: (err as Error).message, offset: t.sent }, 'sidecar or swarm failed or stalled; fetching the rest from the origin')
         }
@@ -119,33 +121,42 @@ export class Puller {
       const { info, hashes } = await t.writer.commit()
       const sources = t.sources
       t = undefined
-      const torrent = fetched?.torrent ?? buildTorrent(req.digest, hashes, this.deps.sidecars.announceUrl).torrent
-      await this.deps.swarm.seed(torrent, this.deps.store.blobDir).catch((err: unknown) => {
-        log.warn({ err: (err as Error).message }, 'could not seed the pulled blob')
-      })
+      const built = fetched ? undefined : buildTorrent(req.digest, hashes, this.deps.sidecars.announceUrl)
+      const infoHash = fetched?.parsed.infoHash.hex ?? built!.infoHash.hex
+      // A swarm download goes on seeding as it is, from the committed file, with its peers still connected.
+      if (!(await this.deps.swarm.has(infoHash))) {
+        await this.deps.swarm.seed(fetched?.torrent ?? built!.torrent, this.deps.store.blobDir).catch((err: unknown) => {
+          log.warn({ err: (err as Error).message }, 'could not seed the pulled blob')
+        })
+      }
       return { size: info.size, sources, fellBack, peers }
     } finally {
-      await t?.writer.abort()
+      if (t) {
+        await t.writer.abort()
+        if (downloaded) await this.deps.swarm.remove(downloaded)
+      }
     }
   }
 
-  /** Streams what the swarm delivers; returns how many peers sent bytes. Throws on a stall. */
-  private async fromSwarm(fetched: FetchedTorrent, digest: Digest, t: Transfer): Promise<number> {
-    const scratch = await this.deps.store.scratchDir(`dl-${digest.hex}`)
-    const dl = await this.deps.swarm.download(fetched.torrent, scratch)
+  /**
+   * Streams what the swarm delivers; returns how many peers sent bytes. Throws
+   * on a stall, after dropping the download; on success the download stays,
+   * to seed once the writer commits.
+   */
+  private async fromSwarm(fetched: FetchedTorrent, writer: RandomAccessBlobWriter, t: Transfer): Promise<number> {
+    const dl = await this.deps.swarm.download(fetched.torrent, writer)
     try {
       const stream = withStallTimeout(dl.stream(), this.deps.stallTimeoutMs, () => this.deps.clock.now(), () => dl.lastActivity())
       await t.copy(stream, 'peers')
+    } catch (err) {
+      await this.deps.swarm.remove(dl.torrent.infoHash)
+      throw err
     } finally {
       // The swarm may have fetched pieces past what was streamed: split what was streamed by its shares.
       const got = dl.received.seeder + dl.received.peers
       const streamed = t.sources.peers
       t.sources.seeder = got > 0 ? Math.round((streamed * dl.received.seeder) / got) : 0
       t.sources.peers = streamed - t.sources.seeder
-      // Drop the download and its scratch copy now: the same info-hash is
-      // seeded from the store next, and a later remove would delete that.
-      await this.deps.swarm.remove(dl.torrent.infoHash, true)
-      await fs.rm(scratch, { recursive: true, force: true })
     }
     return dl.peersSeen()
   }

@@ -9,6 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type { Wire } from 'webtorrent'
 import { BlobHasher } from '../lib/blob-hasher.js'
+import { FileBlobStore } from '../lib/blob-store.js'
 import { Digest } from '../lib/domain.js'
 import { Swarm } from '../lib/swarm.js'
 import { buildTorrent } from '../lib/torrent.js'
@@ -43,7 +44,10 @@ describe('super-seeding', () => {
     await agent.listening()
     await seeder.seed(torrent.torrent, seedDir)
 
-    const dl = await agent.download(torrent.torrent, path.join(root, 'dl'))
+    const dlStore = new FileBlobStore(path.join(root, 'dl'))
+    await dlStore.init()
+    const writer = await dlStore.beginRandomAccess(digest, data.length)
+    const dl = await agent.download(torrent.torrent, writer)
     const pieces = dl.torrent.pieces.length
     assert.ok(pieces >= 8, `the blob spans ${pieces} pieces`)
     const offered = new Set<number>()

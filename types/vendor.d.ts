@@ -81,6 +81,10 @@ declare module 'webtorrent' {
     destroyStoreOnDestroy?: boolean
     /** Start with nothing selected; the caller selects pieces itself. */
     deselect?: boolean
+    /** An abstract-chunk-store constructor, called with the piece length. */
+    store?: new (chunkLength: number, opts: unknown) => unknown
+    /** In-memory piece cache webtorrent puts in front of the store (0: none). */
+    storeCacheSlots?: number
   }
   export interface ClientOptions {
     peerId?: string
