@@ -6,6 +6,7 @@ import { superSeed } from './super-seed.js'
 import { patchWires } from './wire-patches.js'
 import { segmentOrder, takeOverRequests } from './piece-picker.js'
 import { pieceStoreFor, type PieceTarget } from './piece-store.js'
+import { applyPeering, type Self } from './peering.js'
 
 /** Peer-id prefixes: they let a downloader tell the sidecar's seeder from other nodes. */
 export const PeerIdPrefix = { seeder: '-LS010S-', agent: '-LS010A-' } as const
@@ -44,6 +45,7 @@ export interface Download {
  */
 export class Swarm {
   private readonly client: WebTorrent
+  private readonly self: Self
 
   constructor(private readonly opts: SwarmOptions) {
     patchWires()
@@ -60,6 +62,7 @@ export class Swarm {
       tracker: { getAnnounceOpts: () => ({ ip: opts.advertiseHost }) },
     })
     this.client.on('error', (err: unknown) => opts.logger.error({ err }, 'swarm error'))
+    this.self = { peerId, addr: () => `${opts.advertiseHost}:${this.client.torrentPort}` }
   }
 
   /** Resolves once the peer port is bound. */
@@ -71,8 +74,9 @@ export class Swarm {
   /** Seeds a verified file `<dir>/<torrent name>`; its pieces are not re-checked. */
   async seed(torrent: Buffer, dir: string): Promise<void> {
     await new Promise<void>((resolve, reject) => {
-      const t = this.client.add(torrent, { path: dir, skipVerify: true }, () => resolve())
+      const t = this.client.add(torrent, { path: dir, skipVerify: true, alwaysChokeSeeders: false }, () => resolve())
       t.once('error', reject)
+      applyPeering(t, this.self)
       if (this.opts.role === 'seeder') superSeed(t)
     })
   }
@@ -83,8 +87,9 @@ export class Swarm {
     let last = 0
     const seen = new Set<string>()
     const t = await new Promise<Torrent>((resolve, reject) => {
-      const added = this.client.add(torrent, { store: pieceStoreFor(target), storeCacheSlots: 0, deselect: true }, (ready) => resolve(ready))
+      const added = this.client.add(torrent, { store: pieceStoreFor(target), storeCacheSlots: 0, deselect: true, alwaysChokeSeeders: false }, (ready) => resolve(ready))
       added.once('error', reject)
+      applyPeering(added, this.self)
     })
     t.on('wire', (wire: Wire) => {
       wire.on('download', (n: number) => {

@@ -85,6 +85,8 @@ declare module 'webtorrent' {
     store?: new (chunkLength: number, opts: unknown) => unknown
     /** In-memory piece cache webtorrent puts in front of the store (0: none). */
     storeCacheSlots?: number
+    /** Choke peers that look like seeders (default true). */
+    alwaysChokeSeeders?: boolean
   }
   export interface ClientOptions {
     peerId?: string
