@@ -78,4 +78,49 @@ describe('super-seeding', () => {
     assert.ok(worstOutstanding <= 4, `at most 4 offered pieces outstanding, saw ${worstOutstanding}`)
     assert.equal(offered.size, pieces, 'with no other peer, every piece was offered in the end')
   })
+
+  it('sends each piece out about once when agents can trade, and no process peers with itself', async () => {
+    const data = randomBytes(6 << 20)
+    const digest = Digest.fromHex(createHash('sha256').update(data).digest('hex'))
+    const hasher = new BlobHasher(data.length)
+    hasher.update(data)
+    const torrent = buildTorrent(digest, hasher.finish(), `http://127.0.0.1:${await freePort()}/announce`)
+    const seedDir = path.join(root, 'seed2')
+    await fs.mkdir(seedDir)
+    await fs.writeFile(path.join(seedDir, digest.hex), data)
+    const seeder = new Swarm({ peerPort: 0, role: 'seeder', advertiseHost: '127.0.0.1', logger: testLogger('seeder') })
+    swarms.push(seeder)
+    const seederPort = await seeder.listening()
+    await seeder.seed(torrent.torrent, seedDir)
+
+    const agents = await Promise.all(['a', 'b', 'c'].map(async (name) => {
+      // webtorrent itself only refuses 127.0.0.1 at its own port: advertise another loopback address.
+      const swarm = new Swarm({ peerPort: 0, role: 'agent', advertiseHost: '127.0.0.2', logger: testLogger(name) })
+      swarms.push(swarm)
+      const port = await swarm.listening()
+      const store = new FileBlobStore(path.join(root, `trade-${name}`))
+      await store.init()
+      const dl = await swarm.download(torrent.torrent, await store.beginRandomAccess(digest, data.length))
+      return { port, dl }
+    }))
+    const selfWires: string[] = []
+    for (const a of agents) {
+      a.dl.torrent.on('wire', (w: Wire) => {
+        if (w.remotePort === a.port) selfWires.push(w.peerId)
+      })
+      a.dl.torrent.addPeer(`127.0.0.1:${seederPort}`)
+      // Its own address too, as a tracker would hand it back: it must not connect.
+      for (const b of agents) a.dl.torrent.addPeer(`127.0.0.2:${b.port}`)
+    }
+    await Promise.all(agents.map(async (a) => {
+      const h = createHash('sha256')
+      for await (const c of a.dl.stream()) h.update(c as Buffer)
+      assert.equal(h.digest('hex'), digest.hex)
+    }))
+    const fromSeeder = agents.reduce((n, a) => n + a.dl.received.seeder, 0)
+    const fromPeers = agents.reduce((n, a) => n + a.dl.received.peers, 0)
+    assert.ok(fromSeeder <= data.length * 1.1, `the seeder sent ${(fromSeeder / data.length).toFixed(2)}x the blob`)
+    assert.ok(fromPeers >= data.length, `agents traded ${(fromPeers / data.length).toFixed(2)}x the blob among themselves`)
+    assert.deepEqual(selfWires, [], 'no agent connected to itself')
+  })
 })
