@@ -1,4 +1,5 @@
-import type { Torrent } from 'webtorrent'
+import type { Torrent, Wire } from 'webtorrent'
+import { placeBlocks } from './wire-patches.js'
 
 /**
  * Block size agents request. webtorrent answers requests up to 128 KiB (it
@@ -19,7 +20,7 @@ const MAX_BLOCKS_IN_FLIGHT = 32
 interface PickerWire {
   destroyed: boolean
   peerChoking: boolean
-  requests: unknown[]
+  requests: Array<{ piece: number; offset: number; length: number }>
   peerPieces: { get(index: number): boolean }
   downloadSpeed(): number
 }
@@ -70,6 +71,15 @@ export function takeOverRequests(torrent: Torrent, order: readonly number[]): vo
       while (wire.requests.length < want && t._request(wire, i, false));
     }
   }
+  // Blocks this download asked a peer for are copied from the socket straight into their piece.
+  torrent.on('wire', (wire: Wire) => {
+    const w = wire as unknown as PickerWire
+    placeBlocks(wire, (index, begin, length) => {
+      const p = t.pieces[index]
+      if (!(p instanceof Piece) || !w.requests.some((r) => r.piece === index && r.offset === begin && r.length === length)) return undefined
+      return p.slot(begin, length)
+    })
+  })
   let planned = false
   const plan = () => {
     planned = false
@@ -115,6 +125,8 @@ class Piece {
   private readonly remainder: number
   private buffered = 0
   private buffer: Array<Uint8Array | undefined> | null = null
+  /** The assembled piece; blocks placed with `slot` are written into it as they arrive. */
+  private whole: Buffer | undefined
   private cancellations: number[] | null = null
   private reservations = 0
   private flushed = false
@@ -167,6 +179,15 @@ class Piece {
     return this.init() ? (this.buffer![i] ?? null) : null
   }
 
+  /** Where block data for `begin`..`begin + length` should be written, if that block is still wanted. */
+  slot(begin: number, length: number): Uint8Array | undefined {
+    if (!this.init() || begin % BLOCK_LENGTH !== 0) return undefined
+    const i = begin / BLOCK_LENGTH
+    if (i >= this.chunks || length !== this.chunkLength(i) || this.buffer![i]) return undefined
+    this.whole ??= Buffer.allocUnsafe(this.length)
+    return this.whole.subarray(begin, begin + length)
+  }
+
   set(i: number, data: Uint8Array, source: unknown): boolean {
     if (!this.init()) return false
     // The wire matches answers to requests by length, so a block has its requested size; bad bytes fail the piece's hash.
@@ -180,7 +201,13 @@ class Piece {
 
   flush(): Uint8Array | null {
     if (!this.buffer || this.buffered !== this.chunks) return null
-    const out = this.chunks === 1 ? this.buffer[0]! : Buffer.concat(this.buffer as Uint8Array[], this.length)
+    const out = (this.whole ??= Buffer.allocUnsafe(this.length))
+    for (let i = 0; i < this.chunks; i++) {
+      const b = this.buffer[i]!
+      // Placed blocks are in `whole` already; others (arrived unplaced) are copied in.
+      if (b.buffer !== out.buffer || b.byteOffset !== out.byteOffset + i * BLOCK_LENGTH) out.set(b, i * BLOCK_LENGTH)
+    }
+    this.whole = undefined
     this.buffer = null
     this.cancellations = null
     this.sources = null
