@@ -1,13 +1,7 @@
+import { createHash } from 'node:crypto'
 import type { Torrent, Wire } from 'webtorrent'
+import { BLOCK_LENGTH, BigPiece } from './big-piece.js'
 import { placeBlocks } from './wire-patches.js'
-
-/**
- * Block size agents request. webtorrent answers requests up to 128 KiB (it
- * drops peers asking for more), and every peer of a layerseed swarm is
- * webtorrent. Eight times BitTorrent's usual 16 KiB: a fraction of the request
- * messages, callbacks and socket writes per byte.
- */
-export const BLOCK_LENGTH = 128 * 1024
 
 /** Pieces per segment of the random order; see `segmentOrder`. */
 const SEGMENTS = 16
@@ -16,48 +10,86 @@ const PIPELINE_SECONDS = 0.5
 const MIN_BLOCKS_IN_FLIGHT = 2
 const MAX_BLOCKS_IN_FLIGHT = 32
 
-/** The parts of webtorrent's Wire the picker reads. */
+/** The parts of webtorrent's Wire the picker uses. */
 interface PickerWire {
   destroyed: boolean
   peerChoking: boolean
   requests: Array<{ piece: number; offset: number; length: number }>
   peerPieces: { get(index: number): boolean }
   downloadSpeed(): number
+  request(index: number, offset: number, length: number, cb: (err: Error | null, data?: Uint8Array) => void): void
+  have(index: number): void
 }
 
 /** webtorrent's Torrent internals the picker replaces or calls. */
 interface TorrentInternals {
   destroyed: boolean
-  pieces: Array<PieceLike | null>
+  pieces: Array<{ readonly length: number } | null>
+  /** Hex SHA-1 of each piece, from the torrent. */
+  _hashes: string[]
   bitfield: { get(index: number): boolean }
   wires: PickerWire[]
+  store: { put(index: number, buf: Uint8Array, cb: (err?: Error | null) => void): void }
+  emit(event: string, ...args: unknown[]): boolean
   _update(): void
   _updateWire(wire: PickerWire): void
   _hotswap(wire: PickerWire, index: number): boolean
-  _request(wire: PickerWire, index: number, hotswap: boolean): boolean
-}
-
-interface PieceLike {
-  readonly length: number
+  _markVerified(index: number): void
+  _checkDone(): boolean
+  _destroy(err: Error): void
 }
 
 /**
- * Replaces webtorrent's request scheduling for one download. webtorrent
- * re-plans every peer after every 16 KiB block and every `have`, walking its
- * selections with a speed ranker and hot-swapping slow requests; on a busy
- * node that costs more CPU than moving the bytes. Here, all requests of one
- * tick are planned once, blocks are 128 KiB, and each peer is asked for the
- * pieces it has in this agent's own order (`segmentOrder`), enough to keep
- * half a second of its rate in flight.
+ * Takes over requesting for one download. webtorrent re-plans every peer
+ * after every 16 KiB block and every `have`, walking its selections with a
+ * speed ranker and hot-swapping slow requests; on a busy node that cost more
+ * CPU than moving the bytes. Here all requests of one tick are planned once,
+ * blocks are 128 KiB and land straight in their piece (`BigPiece`), each peer
+ * is asked for the pieces it has in this agent's own order (`segmentOrder`),
+ * enough to keep half a second of its rate in flight, and a piece is checked
+ * against its SHA-1 and handed to the store as soon as its last block is in.
  */
 export function takeOverRequests(torrent: Torrent, order: readonly number[]): void {
   const t = torrent as unknown as TorrentInternals
   for (let i = 0; i < t.pieces.length; i++) {
     const p = t.pieces[i]
-    if (p) t.pieces[i] = new Piece(p.length)
+    if (p) t.pieces[i] = new BigPiece(p.length)
   }
-  // Hot-swapping cancels blocks by webtorrent's 16 KiB numbering, which these pieces do not use.
+  // webtorrent's own requesting paths stay unused: hot-swapping would cancel blocks by its 16 KiB numbering.
   t._hotswap = () => false
+
+  const completed = (index: number, piece: BigPiece) => {
+    const buf = piece.flush()
+    if (!buf) return
+    if (createHash('sha1').update(buf).digest('hex') !== t._hashes[index]) {
+      t.pieces[index] = new BigPiece(piece.length)
+      t.emit('warning', new Error(`piece ${index} failed verification`))
+      return
+    }
+    t.store.put(index, buf, (err) => {
+      if (t.destroyed) return
+      if (err) return t._destroy(err)
+      t._markVerified(index)
+      for (const w of t.wires) w.have(index)
+      t._checkDone()
+      t._update()
+    })
+  }
+
+  const request = (wire: PickerWire, index: number): boolean => {
+    const piece = t.pieces[index]
+    if (!(piece instanceof BigPiece)) return false
+    const block = piece.reserve()
+    if (block < 0) return false
+    wire.request(index, block * BLOCK_LENGTH, piece.blockLength(block), (err, data) => {
+      if (t.destroyed || t.pieces[index] !== piece) return
+      if (err || !data) piece.cancel(block)
+      else if (piece.set(block, data)) completed(index, piece)
+      t._update()
+    })
+    return true
+  }
+
   let first = 0
   t._updateWire = (wire) => {
     if (wire.destroyed || wire.peerChoking) return
@@ -68,18 +100,20 @@ export function takeOverRequests(torrent: Torrent, order: readonly number[]): vo
       const i = order[k]
       if (t.bitfield.get(i) || !wire.peerPieces.get(i)) continue
       // Bounded: each successful request reserves one of the piece's blocks.
-      while (wire.requests.length < want && t._request(wire, i, false));
+      while (wire.requests.length < want && request(wire, i));
     }
   }
+
   // Blocks this download asked a peer for are copied from the socket straight into their piece.
   torrent.on('wire', (wire: Wire) => {
     const w = wire as unknown as PickerWire
     placeBlocks(wire, (index, begin, length) => {
       const p = t.pieces[index]
-      if (!(p instanceof Piece) || !w.requests.some((r) => r.piece === index && r.offset === begin && r.length === length)) return undefined
+      if (!(p instanceof BigPiece) || !w.requests.some((r) => r.piece === index && r.offset === begin && r.length === length)) return undefined
       return p.slot(begin, length)
     })
   })
+
   let planned = false
   const plan = () => {
     planned = false
@@ -112,115 +146,4 @@ export function segmentOrder(pieces: number): number[] {
     ;[segs[i], segs[j]] = [segs[j], segs[i]]
   }
   return segs.flat()
-}
-
-/**
- * torrent-piece's Piece (the API webtorrent's `_request` drives) with
- * BLOCK_LENGTH blocks instead of 16 KiB ones.
- */
-class Piece {
-  missing: number
-  sources: unknown[] | null = null
-  private readonly chunks: number
-  private readonly remainder: number
-  private buffered = 0
-  private buffer: Array<Uint8Array | undefined> | null = null
-  /** The assembled piece; blocks placed with `slot` are written into it as they arrive. */
-  private whole: Buffer | undefined
-  private cancellations: number[] | null = null
-  private reservations = 0
-  private flushed = false
-
-  constructor(readonly length: number) {
-    this.missing = length
-    this.chunks = Math.ceil(length / BLOCK_LENGTH)
-    this.remainder = length % BLOCK_LENGTH || BLOCK_LENGTH
-  }
-
-  chunkLength(i: number): number {
-    return i === this.chunks - 1 ? this.remainder : BLOCK_LENGTH
-  }
-
-  chunkLengthRemaining(i: number): number {
-    return this.length - i * BLOCK_LENGTH
-  }
-
-  chunkOffset(i: number): number {
-    return i * BLOCK_LENGTH
-  }
-
-  reserve(): number {
-    if (!this.init()) return -1
-    if (this.cancellations!.length) return this.cancellations!.pop()!
-    if (this.reservations < this.chunks) return this.reservations++
-    return -1
-  }
-
-  reserveRemaining(): number {
-    if (!this.init()) return -1
-    if (this.cancellations!.length || this.reservations < this.chunks) {
-      let min = this.reservations
-      while (this.cancellations!.length) min = Math.min(min, this.cancellations!.pop()!)
-      this.reservations = this.chunks
-      return min
-    }
-    return -1
-  }
-
-  cancel(i: number): void {
-    if (this.init()) this.cancellations!.push(i)
-  }
-
-  cancelRemaining(i: number): void {
-    if (this.init()) this.reservations = i
-  }
-
-  get(i: number): Uint8Array | null {
-    return this.init() ? (this.buffer![i] ?? null) : null
-  }
-
-  /** Where block data for `begin`..`begin + length` should be written, if that block is still wanted. */
-  slot(begin: number, length: number): Uint8Array | undefined {
-    if (!this.init() || begin % BLOCK_LENGTH !== 0) return undefined
-    const i = begin / BLOCK_LENGTH
-    if (i >= this.chunks || length !== this.chunkLength(i) || this.buffer![i]) return undefined
-    this.whole ??= Buffer.allocUnsafe(this.length)
-    return this.whole.subarray(begin, begin + length)
-  }
-
-  set(i: number, data: Uint8Array, source: unknown): boolean {
-    if (!this.init()) return false
-    // The wire matches answers to requests by length, so a block has its requested size; bad bytes fail the piece's hash.
-    if (this.buffer![i]) return this.buffered === this.chunks
-    this.buffer![i] = data
-    this.buffered++
-    this.missing -= data.length
-    if (!this.sources!.includes(source)) this.sources!.push(source)
-    return this.buffered === this.chunks
-  }
-
-  flush(): Uint8Array | null {
-    if (!this.buffer || this.buffered !== this.chunks) return null
-    const out = (this.whole ??= Buffer.allocUnsafe(this.length))
-    for (let i = 0; i < this.chunks; i++) {
-      const b = this.buffer[i]!
-      // Placed blocks are in `whole` already; others (arrived unplaced) are copied in.
-      if (b.buffer !== out.buffer || b.byteOffset !== out.byteOffset + i * BLOCK_LENGTH) out.set(b, i * BLOCK_LENGTH)
-    }
-    this.whole = undefined
-    this.buffer = null
-    this.cancellations = null
-    this.sources = null
-    this.flushed = true
-    return out
-  }
-
-  private init(): boolean {
-    if (this.flushed) return false
-    if (this.buffer) return true
-    this.buffer = new Array<Uint8Array | undefined>(this.chunks)
-    this.cancellations = []
-    this.sources = []
-    return true
-  }
 }
