@@ -58,15 +58,7 @@ export class RandomAccessBlobWriter implements BlobWriter {
 
   async readAt(offset: number, length: number): Promise<Buffer> {
     if (this.state === 'closed') throw new Error(`${this.digest}: read after release`)
-    const buf = Buffer.allocUnsafe(length)
-    let got = 0
-    // Bounded: each turn reads at least one byte or stops.
-    while (got < length) {
-      const { bytesRead } = await this.fh.read(buf, got, length - got, offset + got)
-      if (bytesRead === 0) throw new Error(`${this.digest}: short read at ${offset + got}`)
-      got += bytesRead
-    }
-    return buf
+    return readFully(this.fh, offset, length)
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -126,4 +118,17 @@ async function writeFully(fh: FileHandle, buf: Uint8Array, position: number): Pr
     if (bytesWritten <= 0) throw new Error(`write at ${position + done} wrote nothing`)
     done += bytesWritten
   }
+}
+
+/** `length` bytes at `offset`; an error if the file ends before. */
+export async function readFully(fh: FileHandle, offset: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length)
+  let got = 0
+  // Bounded: each turn reads at least one byte or stops.
+  while (got < length) {
+    const { bytesRead } = await fh.read(buf, got, length - got, offset + got)
+    if (bytesRead === 0) throw new Error(`short read at ${offset + got}`)
+    got += bytesRead
+  }
+  return buf
 }

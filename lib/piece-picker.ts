@@ -127,6 +127,11 @@ export function takeOverRequests(torrent: Torrent, order: readonly number[]): vo
   }
 }
 
+/** A seed has every piece: webtorrent's re-planning of every peer after every `have` is work for nothing. */
+export function neverRequest(torrent: Torrent): void {
+  ;(torrent as unknown as TorrentInternals)._update = () => undefined
+}
+
 function blocksInFlight(wire: PickerWire): number {
   const n = Math.ceil((wire.downloadSpeed() * PIPELINE_SECONDS) / BLOCK_LENGTH)
   return Math.min(MAX_BLOCKS_IN_FLIGHT, Math.max(MIN_BLOCKS_IN_FLIGHT, n))

@@ -1,3 +1,6 @@
+import fs, { type FileHandle } from 'node:fs/promises'
+import { readFully } from './blob-file.js'
+
 /** Where a download's verified pieces go: the blob store's partial file (`RandomAccessBlobWriter`). */
 export interface PieceTarget {
   readonly size: number
@@ -34,6 +37,8 @@ export class PieceStore {
   constructor(
     readonly chunkLength: number,
     private readonly target: PieceTarget,
+    /** For a seed: every piece is in the file already. */
+    private readonly complete = false,
   ) {}
 
   put(index: number, buf: Uint8Array, cb: Callback = () => undefined): void {
@@ -64,7 +69,7 @@ export class PieceStore {
       const part = offset === 0 && length === buf.length ? buf : buf.subarray(offset, offset + length)
       return queueMicrotask(() => cb(null, part))
     }
-    if (!this.stored.has(index)) return queueMicrotask(() => cb(new Error(`piece ${index} is not here`)))
+    if (!this.complete && !this.stored.has(index)) return queueMicrotask(() => cb(new Error(`piece ${index} is not here`)))
     const pieceLength = Math.min(this.chunkLength, this.target.size - index * this.chunkLength)
     const length = opts?.length ?? pieceLength - offset
     this.target.readAt(index * this.chunkLength + offset, length).then(
@@ -110,5 +115,43 @@ export function pieceStoreFor(target: PieceTarget): new (chunkLength: number) =>
     constructor(chunkLength: number) {
       super(chunkLength, target)
     }
+  }
+}
+
+/**
+ * The store option for seeding a verified file: reads only the bytes a peer
+ * asked for, at their offset, with no per-piece read, copy or cache in front
+ * (webtorrent's default store reads the whole piece and copies it again).
+ */
+export function seedStoreFor(file: string, size: number): new (chunkLength: number) => PieceStore {
+  return class extends PieceStore {
+    constructor(chunkLength: number) {
+      super(chunkLength, new ReadOnlyFile(file, size), true)
+    }
+  }
+}
+
+/** A file opened on first read and closed on release; writing to it is an error. */
+class ReadOnlyFile implements PieceTarget {
+  private fh: Promise<FileHandle> | undefined
+
+  constructor(
+    private readonly path: string,
+    readonly size: number,
+  ) {}
+
+  async writeAt(): Promise<void> {
+    throw new Error(`${this.path} is seeded read-only`)
+  }
+
+  async readAt(offset: number, length: number): Promise<Buffer> {
+    this.fh ??= fs.open(this.path, 'r')
+    return readFully(await this.fh, offset, length)
+  }
+
+  async release(): Promise<void> {
+    const fh = this.fh
+    this.fh = undefined
+    if (fh) await (await fh).close()
   }
 }

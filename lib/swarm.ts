@@ -4,8 +4,10 @@ import WebTorrent, { type Torrent, type Wire } from 'webtorrent'
 import type { Logger } from './logger.js'
 import { superSeed } from './super-seed.js'
 import { patchWires } from './wire-patches.js'
-import { segmentOrder, takeOverRequests } from './piece-picker.js'
-import { pieceStoreFor, type PieceTarget } from './piece-store.js'
+import { neverRequest, segmentOrder, takeOverRequests } from './piece-picker.js'
+import { pieceStoreFor, seedStoreFor, type PieceTarget } from './piece-store.js'
+import { safeJoin } from './safe-path.js'
+import { parseTorrent } from './torrent.js'
 import { applyPeering, type Self } from './peering.js'
 
 /** Peer-id prefixes: they let a downloader tell the sidecar's seeder from other nodes. */
@@ -73,10 +75,13 @@ export class Swarm {
 
   /** Seeds a verified file `<dir>/<torrent name>`; its pieces are not re-checked. */
   async seed(torrent: Buffer, dir: string): Promise<void> {
+    const { name, size } = parseTorrent(torrent)
+    const store = seedStoreFor(safeJoin(dir, name), size)
     await new Promise<void>((resolve, reject) => {
-      const t = this.client.add(torrent, { path: dir, skipVerify: true, alwaysChokeSeeders: false }, () => resolve())
+      const t = this.client.add(torrent, { store, storeCacheSlots: 0, skipVerify: true, alwaysChokeSeeders: false }, () => resolve())
       t.once('error', reject)
       applyPeering(t, this.self)
+      neverRequest(t)
       if (this.opts.role === 'seeder') superSeed(t)
     })
   }
