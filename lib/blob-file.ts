@@ -23,6 +23,7 @@ export class RandomAccessBlobWriter implements BlobWriter {
   private readonly placed = new Map<number, number>()
   private readonly pending = new Set<Promise<void>>()
   private failed: unknown
+  private verified: BlobHashes | undefined
   private state: 'open' | 'committed' | 'closed' = 'open'
   private closing: Promise<void> | undefined
 
@@ -72,23 +73,30 @@ export class RandomAccessBlobWriter implements BlobWriter {
     await this.writeAt(offset, chunk)
   }
 
-  async commit(): Promise<{ info: BlobInfo; hashes: BlobHashes }> {
-    if (this.state !== 'open') throw new Error(`${this.digest}: commit after the blob was ${this.state}`)
-    await Promise.allSettled([...this.pending])
-    if (this.failed) {
-      await this.abort()
-      throw this.failed
-    }
+  async verify(): Promise<BlobHashes> {
+    if (this.verified) return this.verified
+    if (this.state !== 'open') throw new Error(`${this.digest}: verify after the blob was ${this.state}`)
     const hex = this.sha256.digest('hex')
     if (hex !== this.digest.hex || this.hashed !== this.size) {
       await this.abort()
       throw new AppError('DIGEST_MISMATCH', `content of ${this.digest} hashed to sha256:${hex} (${this.hashed} of ${this.size} bytes)`)
     }
+    // The torrent's pieces describe these bytes already: no piece hashes here, as with `begin(..., { pieces: false })`.
+    this.verified = { sha256Hex: hex, size: this.size, pieceLength: pieceLengthFor(this.size), pieces: Buffer.alloc(0) }
+    return this.verified
+  }
+
+  async commit(): Promise<{ info: BlobInfo; hashes: BlobHashes }> {
+    const hashes = await this.verify()
+    await Promise.allSettled([...this.pending])
+    if (this.failed) {
+      await this.abort()
+      throw this.failed
+    }
     await this.fh.sync()
     await fs.rename(this.tmp, this.final)
     this.state = 'committed'
-    // The torrent's pieces describe these bytes already: no piece hashes here, as with `begin(..., { pieces: false })`.
-    return { info: { digest: this.digest, size: this.size, path: this.final }, hashes: { sha256Hex: hex, size: this.size, pieceLength: pieceLengthFor(this.size), pieces: Buffer.alloc(0) } }
+    return { info: { digest: this.digest, size: this.size, path: this.final }, hashes }
   }
 
   /** Removes the partial file; after `commit` only closes the file. Safe to call twice. */

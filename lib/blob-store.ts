@@ -40,7 +40,13 @@ export interface BlobStore {
 export interface BlobWriter {
   readonly bytes: number
   write(chunk: Buffer): Promise<void>
-  /** Verifies and publishes the blob. Throws AppError DIGEST_MISMATCH (and removes the file) on a bad digest or size. */
+  /**
+   * Checks the sha256 and size of what was written, without publishing it, so
+   * a caller can hand the bytes on before the file is synced. Throws AppError
+   * DIGEST_MISMATCH (and removes the file) on a bad digest or size. Idempotent.
+   */
+  verify(): Promise<BlobHashes>
+  /** Verifies (if `verify` was not called) and publishes the blob. Throws as `verify` does. */
   commit(): Promise<{ info: BlobInfo; hashes: BlobHashes }>
   /** Removes the partial file. Safe to call after commit or twice. */
   abort(): Promise<void>
@@ -83,7 +89,8 @@ export class FileBlobStore implements BlobStore {
 
   async begin(digest: Digest, size: number, opts: { pieces?: boolean } = {}): Promise<BlobWriter> {
     const tmp = this.tmpPathFor(digest)
-    const out = createWriteStream(tmp, { flags: 'wx' })
+    // A deep buffer: the pull waits on the disk only when it falls a megabyte behind, not once per chunk.
+    const out = createWriteStream(tmp, { flags: 'wx', highWaterMark: 1 << 20 })
     await once(out, 'open')
     return new FileBlobWriter(digest, new BlobHasher(size, opts.pieces ?? true), tmp, this.pathOf(digest), out)
   }
@@ -112,6 +119,7 @@ export class FileBlobStore implements BlobStore {
 
 class FileBlobWriter implements BlobWriter {
   private closed = false
+  private verified: BlobHashes | undefined
   private readonly size: number
 
   constructor(
@@ -137,16 +145,23 @@ class FileBlobWriter implements BlobWriter {
     if (!this.out.write(chunk)) await once(this.out, 'drain')
   }
 
-  async commit(): Promise<{ info: BlobInfo; hashes: BlobHashes }> {
+  async verify(): Promise<BlobHashes> {
+    if (this.verified) return this.verified
     const hashes = this.hasher.finish()
-    await this.close()
     if (hashes.sha256Hex !== this.digest.hex || hashes.size !== this.size) {
-      await fs.rm(this.tmp, { force: true })
+      await this.abort()
       throw new AppError(
         'DIGEST_MISMATCH',
         `content of ${this.digest} hashed to sha256:${hashes.sha256Hex} (${hashes.size} of ${this.size} bytes)`,
       )
     }
+    this.verified = hashes
+    return hashes
+  }
+
+  async commit(): Promise<{ info: BlobInfo; hashes: BlobHashes }> {
+    const hashes = await this.verify()
+    await this.close()
     const fh = await fs.open(this.tmp, 'r')
     try {
       await fh.sync()

@@ -14,6 +14,9 @@ import { applyPeering, type Self } from './peering.js'
 export const PeerIdPrefix = { seeder: '-LS010S-', agent: '-LS010A-' } as const
 const SEEDER_HEX = Buffer.from(PeerIdPrefix.seeder).toString('hex')
 
+/** Whether a hex peer id (as wires and the tracker hold it) is a sidecar's seeder. */
+export const isSeederPeerId = (hex: string | undefined): boolean => hex?.startsWith(SEEDER_HEX) === true
+
 export interface SwarmOptions {
   /** TCP port for peer connections; 0 picks a free one. */
   readonly peerPort: number
@@ -100,7 +103,7 @@ export class Swarm {
       wire.on('download', (n: number) => {
         seen.add(wire.peerId)
         last = Date.now()
-        if (wire.peerId?.startsWith(SEEDER_HEX)) received.seeder += n
+        if (isSeederPeerId(wire.peerId)) received.seeder += n
         else received.peers += n
       })
     })

@@ -8,7 +8,7 @@ import type { RegistryClient } from '../lib/registry-client.js'
 import { withStallTimeout } from '../lib/stall.js'
 import type { Swarm } from '../lib/swarm.js'
 import { buildTorrent } from '../lib/torrent.js'
-import type { FetchedTorrent, SidecarClient } from '../sidecar/client.js'
+import type { FetchedTorrent, InlineLimits, SidecarClient } from '../sidecar/client.js'
 
 export type Source = 'cache' | 'seeder' | 'peers' | 'origin'
 export type SourceBytes = Record<Source, number>
@@ -27,6 +27,8 @@ export interface PullSink {
   /** Called once, before the first byte, with the blob's size. */
   start(size: number): Promise<void>
   write(chunk: Buffer): Promise<void>
+  /** Called once every byte is written and the sha256 matched, before the blob is synced into the cache; with where the bytes came from. */
+  end(sources: SourceBytes): Promise<void>
 }
 
 export interface PullerDeps {
@@ -36,8 +38,8 @@ export interface PullerDeps {
   readonly logger: Logger
   readonly clock: Clock
   readonly stallTimeoutMs: number
-  /** Blobs up to this size come over HTTP from the sidecar's cache: a torrent costs more than it saves. */
-  readonly httpMaxBytes: number
+  /** Blobs the agent takes over HTTP from the sidecar's cache, in the answer to its torrent request. */
+  readonly inline: InlineLimits
 }
 
 export interface PullResult {
@@ -82,7 +84,7 @@ export class Puller {
     const log = this.deps.logger.child({ digest: req.digest.toString(), repo: req.repo.toString() })
     let fetched: FetchedTorrent | undefined
     try {
-      fetched = await this.deps.sidecars.torrent(req.repo, req.digest, req.authorization)
+      fetched = await this.deps.sidecars.torrent(req.repo, req.digest, req.authorization, this.deps.inline)
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'no torrent from any sidecar; fetching from the origin')
     }
@@ -96,14 +98,14 @@ export class Puller {
       if (fetched) {
         const size = fetched.parsed.size
         // The torrent's pieces already describe these bytes: only the sha256 is computed here.
-        const swarmWriter = size > this.deps.httpMaxBytes ? await this.deps.store.beginRandomAccess(req.digest, size) : undefined
+        const swarmWriter = fetched.bytes ? undefined : await this.deps.store.beginRandomAccess(req.digest, size)
         t = new Transfer(swarmWriter ?? (await this.deps.store.begin(req.digest, size, { pieces: false })), sink)
         await sink.start(size)
         try {
           if (swarmWriter) {
             peers = await this.fromSwarm(fetched, swarmWriter, t)
             downloaded = fetched.parsed.infoHash.hex
-          } else await t.copy(await this.deps.sidecars.openBlob(fetched.sidecar, req.repo, req.digest, req.authorization), 'seeder')
+          } else await t.copy(fetched.bytes!, 'seeder')
         } catch (err) {
           log.warn({ err: (err as Error).message, offset: t.sent }, 'sidecar or swarm failed or stalled; fetching the rest from the origin')
         }
@@ -118,23 +120,29 @@ export class Puller {
         await sink.start(blob.length)
         await t.copy(blob.stream, 'origin')
       }
+      // The client gets its last bytes as soon as they are known good; syncing into the cache and seeding follow.
+      await t.writer.verify()
+      await sink.end(t.sources)
       const { info, hashes } = await t.writer.commit()
       const sources = t.sources
       t = undefined
-      const built = fetched ? undefined : buildTorrent(req.digest, hashes, this.deps.sidecars.announceUrl)
-      const infoHash = fetched?.parsed.infoHash.hex ?? built!.infoHash.hex
-      // A swarm download goes on seeding as it is, from the committed file, with its peers still connected.
-      if (!(await this.deps.swarm.has(infoHash))) {
-        await this.deps.swarm.seed(fetched?.torrent ?? built!.torrent, this.deps.store.blobDir).catch((err: unknown) => {
-          log.warn({ err: (err as Error).message }, 'could not seed the pulled blob')
-        })
-      }
+      const torrent = fetched?.torrent ?? buildTorrent(req.digest, hashes, this.deps.sidecars.announceUrl).torrent
+      if (!downloaded) void this.seed(torrent, log)
       return { size: info.size, sources, fellBack, peers }
     } finally {
       if (t) {
         await t.writer.abort()
         if (downloaded) await this.deps.swarm.remove(downloaded)
       }
+    }
+  }
+
+  /** Seeds a blob just cached. A swarm download needs none: it goes on seeding from the committed file, peers still connected. */
+  private async seed(torrent: Buffer, log: Logger): Promise<void> {
+    try {
+      await this.deps.swarm.seed(torrent, this.deps.store.blobDir)
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not seed the pulled blob')
     }
   }
 

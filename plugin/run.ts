@@ -32,7 +32,7 @@ export async function runAgent(opts: { config: AgentConfig; logger: Logger; cloc
   const upstreams = new Upstreams(config.upstreams)
   const origins = new Map(config.upstreams.map((u) => [u, new RegistryClient(u)]))
   const totals = emptySources()
-  const puller = new Puller({ store, swarm, sidecars, logger: logger.child({ part: 'puller' }), clock, stallTimeoutMs: config.p2pStallTimeoutMs, httpMaxBytes: config.httpMaxBytes })
+  const puller = new Puller({ store, swarm, sidecars, logger: logger.child({ part: 'puller' }), clock, stallTimeoutMs: config.p2pStallTimeoutMs, inline: { max: config.httpMaxBytes, aloneMax: config.httpAloneMaxBytes } })
   const blobs = new BlobRoute({ store, puller, sidecars, logger: logger.child({ part: 'blobs' }), clock, totals })
   const app = buildAgentApp({ upstreams, originFor: (u) => origins.get(u)!, blobs, totals, logger })
   const server = await listen(app, config.listen.host, config.listen.port)

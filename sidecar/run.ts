@@ -12,6 +12,7 @@ import { preheatRoutes } from './preheat-routes.js'
 import { PreseedQueue } from './preseed-queue.js'
 import { buildSidecarApp } from './server.js'
 import { Tracker } from './tracker.js'
+import { InlinePolicy } from './inline.js'
 
 export interface RunningSidecar {
   readonly port: number
@@ -65,7 +66,8 @@ export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; 
   })
   await jobs.init()
   const extraRoutes = [preheatRoutes({ jobs, origin: config.origin, logger: logger.child({ part: 'preheat' }), preheatToken: config.preheatToken })]
-  const app = buildSidecarApp({ blobs, queue, tracker, logger, webhookToken: config.webhookToken, preheatToken: config.preheatToken, extraRoutes })
+  const inline = new InlinePolicy(tracker)
+  const app = buildSidecarApp({ blobs, queue, tracker, inline, logger, webhookToken: config.webhookToken, preheatToken: config.preheatToken, extraRoutes })
   const server = await listen(app, config.listen.host, config.listen.port)
   announceUrl = `http://${hostForUrl(config.advertiseHost)}:${server.port}/announce`
   logger.info({ port: server.port, peerPort, origin: config.origin, announceUrl }, 'sidecar listening')

@@ -2,6 +2,7 @@ import { isIP } from 'node:net'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import TrackerServer from 'bittorrent-tracker/server'
 import type { InfoHash } from '../lib/domain.js'
+import { isSeederPeerId } from '../lib/swarm.js'
 
 /**
  * The swarm's HTTP tracker. It answers only for info-hashes this sidecar
@@ -32,6 +33,15 @@ export class Tracker {
     this.issued.delete(infoHash.hex)
     const swarm = this.server.torrents[infoHash.hex]
     if (swarm) for (const id of [...swarm.peers.keys]) swarm.peers.remove(id)
+  }
+
+  /** Peers in a torrent's swarm other than seeders (sidecars). */
+  agentPeers(infoHash: InfoHash): number {
+    const swarm = this.server.torrents[infoHash.hex]
+    if (!swarm) return 0
+    let n = 0
+    for (const id of swarm.peers.keys) if (!isSeederPeerId(swarm.peers.peek(id)?.peerId)) n++
+    return n
   }
 
   isIssued(infoHash: string): boolean {

@@ -22,7 +22,7 @@ declare module 'bittorrent-tracker/server' {
   }
   export default class Server extends EventEmitter {
     constructor(opts?: ServerOptions)
-    torrents: Record<string, { peers: { keys: string[]; remove(id: string): void } } | undefined>
+    torrents: Record<string, { peers: { keys: string[]; remove(id: string): void; peek(id: string): { peerId?: string } | undefined } } | undefined>
     onHttpRequest(req: IncomingMessage, res: ServerResponse, opts?: { action?: 'announce' | 'scrape' }): void
     close(cb?: () => void): void
   }
