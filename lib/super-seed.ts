@@ -1,7 +1,13 @@
 import type { Torrent, Wire } from 'webtorrent'
 
-/** Pieces a peer may be offered by the seeder and not hold yet. */
-const OUTSTANDING = 4
+/**
+ * Pieces a peer may be offered by the seeder and not hold yet: at least 4,
+ * and enough for half a second at the rate the seeder sends to it, so one
+ * fast peer alone with the seeder is not held to a round trip per 4 pieces.
+ */
+const MIN_OUTSTANDING = 4
+const MAX_OUTSTANDING = 256
+const OUTSTANDING_SECONDS = 0.5
 /** An offer the peer has not taken after this long no longer keeps the piece from others. */
 const OFFER_TIMEOUT_MS = 5_000
 /** How often stale offers are looked for. */
@@ -16,8 +22,8 @@ interface Offer {
  * Super-seeding (BEP 16) for the sidecar's seeder, so that each piece leaves
  * the registry host about once. Advertising every piece to every agent makes
  * them all pull the same pieces from the seeder's one uplink. So the seeder
- * announces nothing to a new peer, then offers it at most four pieces at a
- * time, and only pieces that no connected peer holds and no other peer has
+ * announces nothing to a new peer, then offers it a few pieces at a time
+ * (four, or half a second's worth at its rate), and only pieces that no connected peer holds and no other peer has
  * been offered: every piece goes out once, and peers get the rest from each
  * other, over every host's uplink. A piece is offered again only if the peer
  * it went to left, or did not take it within five seconds, before anyone else
@@ -30,7 +36,7 @@ export function superSeed(t: Torrent, now: () => number = Date.now): void {
   t.once('close', () => clearInterval(timer))
   t.on('wire', (wire: Wire) => {
     // The piece count is known once the torrent is ready, which it is before any wire of a seeded blob.
-    state ??= new SeedState(t.pieces.length, now)
+    state ??= new SeedState(t.pieces.length, t.pieceLength, now)
     state.add(wire)
   })
 }
@@ -43,6 +49,7 @@ class SeedState {
 
   constructor(
     private readonly pieces: number,
+    private readonly pieceLength: number,
     private readonly now: () => number,
   ) {
     this.holders = new Uint16Array(pieces)
@@ -97,8 +104,9 @@ class SeedState {
     if (!entry || wire.destroyed) return
     // An offer that went stale and was given to another peer no longer counts against this one.
     for (const i of entry.mine) if (this.offers.get(i)?.wire !== wire) entry.mine.delete(i)
-    // Bounded: each turn adds one piece to `mine`, at most OUTSTANDING of them.
-    while (entry.mine.size < OUTSTANDING) {
+    const outstanding = Math.min(MAX_OUTSTANDING, Math.max(MIN_OUTSTANDING, Math.ceil((wire.uploadSpeed() * OUTSTANDING_SECONDS) / this.pieceLength)))
+    // Bounded: each turn adds one piece to `mine`, at most `outstanding` of them.
+    while (entry.mine.size < outstanding) {
       const next = this.pick(wire, entry.mine)
       if (next === undefined) return
       entry.mine.add(next)

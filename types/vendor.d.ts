@@ -43,6 +43,8 @@ declare module 'webtorrent' {
     remotePort?: number
     downloaded: number
     uploaded: number
+    /** Bytes per second sent to this peer lately. */
+    uploadSpeed(): number
     peerPieces?: { get(index: number): boolean }
     destroyed: boolean
     have(index: number): void
