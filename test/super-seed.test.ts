@@ -27,22 +27,28 @@ describe('super-seeding', () => {
     root = await fs.mkdtemp(path.join(os.tmpdir(), 'layerseed-superseed-'))
   })
 
-  it('offers a new peer nothing, then 4 pieces it lacks, more as it takes them, until it has the whole blob', async () => {
-    const data = randomBytes(3 << 20)
+  /** A random blob of `size` bytes, its torrent, and a seeder seeding it. */
+  const seeded = async (size: number, dir: string) => {
+    const data = randomBytes(size)
     const digest = Digest.fromHex(createHash('sha256').update(data).digest('hex'))
     const hasher = new BlobHasher(data.length)
     hasher.update(data)
     const torrent = buildTorrent(digest, hasher.finish(), `http://127.0.0.1:${await freePort()}/announce`)
-    const seedDir = path.join(root, 'seed')
+    const seedDir = path.join(root, dir)
     await fs.mkdir(seedDir)
     await fs.writeFile(path.join(seedDir, digest.hex), data)
-
     const seeder = new Swarm({ peerPort: 0, role: 'seeder', advertiseHost: '127.0.0.1', logger: testLogger('seeder') })
-    const agent = new Swarm({ peerPort: 0, role: 'agent', advertiseHost: '127.0.0.1', logger: testLogger('agent') })
-    swarms.push(seeder, agent)
+    swarms.push(seeder)
     const seederPort = await seeder.listening()
-    await agent.listening()
     await seeder.seed(torrent.torrent, seedDir)
+    return { data, digest, torrent, seederPort }
+  }
+
+  it('offers a new peer nothing, then 4 pieces it lacks, more as it takes them, until it has the whole blob', async () => {
+    const { data, digest, torrent, seederPort } = await seeded(3 << 20, 'seed')
+    const agent = new Swarm({ peerPort: 0, role: 'agent', advertiseHost: '127.0.0.1', logger: testLogger('agent') })
+    swarms.push(agent)
+    await agent.listening()
 
     const dlStore = new FileBlobStore(path.join(root, 'dl'))
     await dlStore.init()
@@ -80,18 +86,7 @@ describe('super-seeding', () => {
   })
 
   it('sends each piece out about once when agents can trade, and no process peers with itself', async () => {
-    const data = randomBytes(6 << 20)
-    const digest = Digest.fromHex(createHash('sha256').update(data).digest('hex'))
-    const hasher = new BlobHasher(data.length)
-    hasher.update(data)
-    const torrent = buildTorrent(digest, hasher.finish(), `http://127.0.0.1:${await freePort()}/announce`)
-    const seedDir = path.join(root, 'seed2')
-    await fs.mkdir(seedDir)
-    await fs.writeFile(path.join(seedDir, digest.hex), data)
-    const seeder = new Swarm({ peerPort: 0, role: 'seeder', advertiseHost: '127.0.0.1', logger: testLogger('seeder') })
-    swarms.push(seeder)
-    const seederPort = await seeder.listening()
-    await seeder.seed(torrent.torrent, seedDir)
+    const { data, digest, torrent, seederPort } = await seeded(6 << 20, 'seed2')
 
     const agents = await Promise.all(['a', 'b', 'c'].map(async (name) => {
       // webtorrent itself only refuses 127.0.0.1 at its own port: advertise another loopback address.
