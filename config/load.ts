@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { agentOptions, sidecarOptions, type AgentConfig, type OptionSpec, type SidecarConfig } from './schema.js'
+import { checkCacheOptions } from './governance.js'
 
 export interface Problem {
   readonly key: string
@@ -77,7 +78,7 @@ function readFile(file: string, specs: readonly OptionSpec[], problems: Problem[
   return raw
 }
 
-function deepFreeze<T>(o: T): T {
+export function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object') {
     for (const v of Object.values(o)) deepFreeze(v)
     Object.freeze(o)
@@ -85,8 +86,15 @@ function deepFreeze<T>(o: T): T {
   return o
 }
 
+export interface Loaded<T> {
+  readonly help: boolean
+  readonly config?: T
+  /** The file given with --config, which a running process may watch. */
+  readonly configFile?: string
+}
+
 /** Reads flags over the config file, validates every option once, and returns a frozen config. */
-function load<T>(argv: string[], specs: readonly OptionSpec[]): { help: boolean; config?: T } {
+function load<T>(argv: string[], specs: readonly OptionSpec[]): Loaded<T> {
   const problems: Problem[] = []
   const cli = readArgv(argv, specs, problems)
   if (cli.help) return { help: true }
@@ -107,16 +115,17 @@ function load<T>(argv: string[], specs: readonly OptionSpec[]): { help: boolean;
       problems.push({ key, message: (err as Error).message })
     }
   }
+  problems.push(...checkCacheOptions(out))
   if (problems.length > 0) throw new ConfigError(problems)
   if (typeof out.dataDir === 'string') out.dataDir = path.resolve(out.dataDir)
-  return { help: false, config: deepFreeze(out) as T }
+  return { help: false, config: deepFreeze(out) as T, configFile: cli.configFile ? path.resolve(cli.configFile) : undefined }
 }
 
-export function loadSidecarConfig(argv: string[]): { help: boolean; config?: SidecarConfig } {
+export function loadSidecarConfig(argv: string[]): Loaded<SidecarConfig> {
   return load<SidecarConfig>(argv, sidecarOptions)
 }
 
-export function loadAgentConfig(argv: string[]): { help: boolean; config?: AgentConfig } {
+export function loadAgentConfig(argv: string[]): Loaded<AgentConfig> {
   return load<AgentConfig>(argv, agentOptions)
 }
 

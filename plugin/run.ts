@@ -1,6 +1,8 @@
-import { FileBlobStore, rehashBlob } from '../lib/blob-store.js'
+import type { BlobCache } from '../lib/blob-cache.js'
 import type { Clock } from '../lib/clock.js'
+import { followRate, openCache, VERIFY_CONCURRENCY } from '../lib/governance.js'
 import { listen } from '../lib/http.js'
+import { LiveConfig } from '../lib/live-config.js'
 import type { Logger } from '../lib/logger.js'
 import { RegistryClient } from '../lib/registry-client.js'
 import { Swarm } from '../lib/swarm.js'
@@ -16,53 +18,59 @@ export interface RunningAgent {
   readonly port: number
   readonly peerPort: number
   readonly url: string
-  /** Resolves when blobs cached by an earlier run are seeding again. */
+  readonly cache: BlobCache
+  readonly live: LiveConfig<AgentConfig>
+  /** Resolves when blobs cached by an earlier run are verified and seeding again. */
   readonly restored: Promise<number>
   close(): Promise<void>
 }
 
-/** The agent's composition root. */
-export async function runAgent(opts: { config: AgentConfig; logger: Logger; clock: Clock }): Promise<RunningAgent> {
+/** The agent's composition root. It owns `live` (a watched --config file), and closes it. */
+export async function runAgent(opts: { config: AgentConfig; logger: Logger; clock: Clock; live?: LiveConfig<AgentConfig> }): Promise<RunningAgent> {
   const { config, logger, clock } = opts
-  const store = new FileBlobStore(config.dataDir)
-  await store.init()
+  const live = opts.live ?? LiveConfig.fixed(config, logger)
+  const { cache: store, close: closeCache } = await openCache({ dataDir: config.dataDir, live, clock, logger: logger.child({ part: 'cache' }) })
   const swarm = new Swarm({ peerPort: config.peerPort, role: 'agent', advertiseHost: config.advertiseHost, logger: logger.child({ part: 'swarm' }) })
   const peerPort = await swarm.listening()
+  const unfollow = [followRate(live, 'downloadBytesPerSec', swarm.rates.download), followRate(live, 'uploadBytesPerSec', swarm.rates.upload)]
   const sidecars = new SidecarClient(config.sidecars, Math.max(config.p2pStallTimeoutMs, 5_000))
+  store.attach({
+    busy: (d) => swarm.uploading(d.hex),
+    evicted: (d) => swarm.removeNamed(d.hex),
+    verified: (info, hashes) => swarm.seed(buildTorrent(info.digest, hashes, sidecars.announceUrl).torrent, store.blobDir),
+  })
   const upstreams = new Upstreams(config.upstreams)
   const origins = new Map(config.upstreams.map((u) => [u, new RegistryClient(u)]))
   const totals = emptySources()
-  const puller = new Puller({ store, swarm, sidecars, logger: logger.child({ part: 'puller' }), clock, stallTimeoutMs: config.p2pStallTimeoutMs, httpMaxBytes: config.httpMaxBytes })
+  const puller = new Puller({ store, swarm, sidecars, logger: logger.child({ part: 'puller' }), clock, stallTimeoutMs: config.p2pStallTimeoutMs, httpMaxBytes: config.httpMaxBytes, downloadRate: swarm.rates.download })
   const blobs = new BlobRoute({ store, puller, sidecars, logger: logger.child({ part: 'blobs' }), clock, totals })
-  const app = buildAgentApp({ upstreams, originFor: (u) => origins.get(u)!, blobs, totals, logger })
+  const app = buildAgentApp({ upstreams, originFor: (u) => origins.get(u)!, blobs, totals, logger, cache: store, rates: swarm.rates })
   const server = await listen(app, config.listen.host, config.listen.port)
   logger.info({ port: server.port, peerPort, sidecars: config.sidecars, upstreams: config.upstreams }, 'agent listening')
 
-  const restored = (async () => {
-    let n = 0
-    for (const info of await store.list()) {
-      const hashes = await rehashBlob(info)
-      if (!hashes) {
-        logger.warn({ digest: info.digest.toString() }, 'cached blob does not match its digest; not seeding it')
-        continue
-      }
-      await swarm.seed(buildTorrent(info.digest, hashes, sidecars.announceUrl).torrent, store.blobDir)
-      n++
-    }
-    logger.info({ blobs: n }, 'cached blobs seeding again')
-    return n
-  })().catch((err: unknown) => {
-    logger.error({ err }, 'restoring cached blobs failed')
-    return 0
-  })
+  const restored = store.verifyAll(VERIFY_CONCURRENCY).then(
+    (n) => {
+      logger.info({ blobs: n }, 'cached blobs verified and seeding again')
+      return n
+    },
+    (err: unknown) => {
+      logger.error({ err }, 'restoring cached blobs failed')
+      return 0
+    },
+  )
 
   const host = config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host
   return {
     port: server.port,
     peerPort,
     url: `http://${host}:${server.port}`,
+    cache: store,
+    live,
     restored,
     async close() {
+      for (const u of unfollow) u()
+      closeCache()
+      await live.close()
       await server.close()
       await swarm.close()
     },

@@ -1,8 +1,11 @@
 import os from 'node:os'
-import { FileBlobStore } from '../lib/blob-store.js'
+import type { BlobCache } from '../lib/blob-cache.js'
 import type { Clock } from '../lib/clock.js'
+import { cacheRoutes, followRate, openCache, VERIFY_CONCURRENCY } from '../lib/governance.js'
 import { listen } from '../lib/http.js'
+import { LiveConfig } from '../lib/live-config.js'
 import type { Logger } from '../lib/logger.js'
+import { RateLimit } from '../lib/rate-limit.js'
 import { RegistryClient } from '../lib/registry-client.js'
 import { Swarm } from '../lib/swarm.js'
 import type { SidecarConfig } from '../config/index.js'
@@ -19,23 +22,30 @@ export interface RunningSidecar {
   readonly url: string
   readonly blobs: BlobService
   readonly queue: PreseedQueue
-  /** Resolves when blobs stored by an earlier run are seeding again. */
+  readonly cache: BlobCache
+  readonly live: LiveConfig<SidecarConfig>
+  /** Resolves when blobs stored by an earlier run are verified and seeding again. */
   readonly restored: Promise<number>
   close(): Promise<void>
 }
 
-/** The sidecar's composition root: builds every part in order and wires them together. */
-export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; clock: Clock }): Promise<RunningSidecar> {
+/**
+ * The sidecar's composition root: builds every part in order and wires them
+ * together. It owns `live` (a watched --config file), and closes it.
+ */
+export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; clock: Clock; live?: LiveConfig<SidecarConfig> }): Promise<RunningSidecar> {
   const { config, logger, clock } = opts
-  const store = new FileBlobStore(config.dataDir)
-  await store.init()
+  const live = opts.live ?? LiveConfig.fixed(config, logger)
+  const { cache, close: closeCache } = await openCache({ dataDir: config.dataDir, live, clock, logger: logger.child({ part: 'cache' }) })
   const origin = new RegistryClient(config.origin)
   const tracker = new Tracker()
   const swarm = new Swarm({ peerPort: config.peerPort, role: 'seeder', advertiseHost: config.advertiseHost, logger: logger.child({ part: 'swarm' }) })
   const peerPort = await swarm.listening()
+  const originRate = new RateLimit()
+  const unfollow = [followRate(live, 'uploadBytesPerSec', swarm.rates.upload), followRate(live, 'originBytesPerSec', originRate)]
   let announceUrl = ''
   const blobs = new BlobService({
-    store,
+    store: cache,
     origin,
     swarm,
     tracker,
@@ -43,6 +53,13 @@ export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; 
     logger: logger.child({ part: 'blobs' }),
     clock,
     retry: { attempts: 6, firstDelayMs: 500, maxDelayMs: 8000 },
+    originRate,
+    uploadRate: swarm.rates.upload,
+  })
+  cache.attach({
+    busy: (d) => swarm.uploading(d.hex),
+    evicted: (d) => blobs.forget(d),
+    verified: (info, hashes) => blobs.adopt(info, hashes),
   })
   const queue = new PreseedQueue({
     blobs,
@@ -64,15 +81,35 @@ export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; 
     concurrency: config.fetchConcurrency,
   })
   await jobs.init()
-  const extraRoutes = [preheatRoutes({ jobs, origin: config.origin, logger: logger.child({ part: 'preheat' }), preheatToken: config.preheatToken })]
-  const app = buildSidecarApp({ blobs, queue, tracker, logger, webhookToken: config.webhookToken, preheatToken: config.preheatToken, extraRoutes })
+  // Tokens are read per request, so an edited config file changes them without a restart.
+  const preheat = preheatRoutes({
+    jobs,
+    origin: config.origin,
+    logger: logger.child({ part: 'preheat' }),
+    get preheatToken() {
+      return live.current.preheatToken
+    },
+  })
+  const app = buildSidecarApp({
+    blobs,
+    queue,
+    tracker,
+    logger,
+    extraRoutes: [preheat, cacheRoutes(cache)],
+    get webhookToken() {
+      return live.current.webhookToken
+    },
+    get preheatToken() {
+      return live.current.preheatToken
+    },
+  })
   const server = await listen(app, config.listen.host, config.listen.port)
   announceUrl = `http://${hostForUrl(config.advertiseHost)}:${server.port}/announce`
   logger.info({ port: server.port, peerPort, origin: config.origin, announceUrl }, 'sidecar listening')
 
-  const restored = blobs.restore().then(
+  const restored = cache.verifyAll(VERIFY_CONCURRENCY).then(
     (n) => {
-      logger.info({ blobs: n }, 'stored blobs seeding again')
+      logger.info({ blobs: n }, 'stored blobs verified and seeding again')
       return n
     },
     (err: unknown) => {
@@ -87,8 +124,13 @@ export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; 
     url: `http://${hostForUrl(config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host)}:${server.port}`,
     blobs,
     queue,
+    cache,
+    live,
     restored,
     async close() {
+      for (const u of unfollow) u()
+      closeCache()
+      await live.close()
       queue.close()
       jobs.close()
       await server.close()

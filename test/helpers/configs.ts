@@ -1,9 +1,13 @@
 import { createLogger, silentLogger, type Logger } from '../../lib/logger.js'
-import type { AgentConfig, SidecarConfig } from '../../config/index.js'
+import { cacheDefaults, type AgentConfig, type SidecarConfig } from '../../config/index.js'
+
+// No free-disk floor: tests must not depend on how full this machine's disk is.
+const cache = { ...cacheDefaults(), minFreeDiskBytes: 0 }
 
 /** A sidecar config for tests: loopback, any free ports, quiet logs. */
 export function sidecarConfig(over: Partial<SidecarConfig> & Pick<SidecarConfig, 'origin' | 'dataDir'>): SidecarConfig {
   return {
+    ...cache,
     listen: { host: '127.0.0.1', port: 0 },
     advertiseHost: '127.0.0.1',
     peerPort: 0,
@@ -16,6 +20,7 @@ export function sidecarConfig(over: Partial<SidecarConfig> & Pick<SidecarConfig,
 
 export function agentConfig(over: Partial<AgentConfig> & Pick<AgentConfig, 'sidecars' | 'upstreams' | 'dataDir'>): AgentConfig {
   return {
+    ...cache,
     listen: { host: '127.0.0.1', port: 0 },
     advertiseHost: '127.0.0.1',
     peerPort: 0,
