@@ -157,13 +157,14 @@ export class BlobCache implements BlobStore {
 
   /**
    * Starts a write after making room: a write that would pass the max or the
-   * free-disk floor reaps at once, and is refused with INSUFFICIENT_STORAGE
-   * when eviction cannot make room.
+   * free-disk floor reaps at once (down to the low watermark), and is refused
+   * with INSUFFICIENT_STORAGE when eviction cannot make room.
    */
   async begin(digest: Digest, size: number, opts?: { pieces?: boolean }): Promise<BlobWriter> {
     // A blob being evicted is gone before it is written again.
     await this.evicting.get(digest.hex)
-    if (bytesToFree(this.limitsNow, this.usage(await this.space()), size) > 0) await this.reap('write', size)
+    const space = await this.space()
+    if (refusal(this.limitsNow, this.usage(space), size) && this.couldFit(size, space)) await this.reap('write', size)
     const why = refusal(this.limitsNow, this.usage(await this.space()), size)
     if (why) throw new AppError('INSUFFICIENT_STORAGE', `cannot store ${digest}: ${why}`)
     const reservation = { size, written: () => 0 }
@@ -324,7 +325,7 @@ export class BlobCache implements BlobStore {
     const log = { digest: e.digest.toString(), bytes: e.size }
     let hashes: BlobHashes | undefined
     try {
-      hashes = await rehashBlob(info)
+      hashes = await rehashBlob(info, this.deps.store.createReadStream(e.digest))
     } catch (err) {
       this.deps.logger.warn({ ...log, err: (err as Error).message }, 'stored blob is unreadable; dropping it')
     }
@@ -364,6 +365,15 @@ export class BlobCache implements BlobStore {
     this.deps.store.touch(digest, at).catch((err: unknown) => {
       this.deps.logger.warn({ digest: digest.toString(), err: (err as Error).message }, 'could not record a blob\'s last access')
     })
+  }
+
+  /** Whether evicting every unpinned blob would make room: a write that cannot fit anyway evicts nothing. */
+  private couldFit(size: number, space: DiskSpace): boolean {
+    let pinned = 0
+    for (const hex of this.pins.keys()) pinned += this.index.get(hex)?.size ?? 0
+    const u = this.usage(space)
+    const evictable = u.usedBytes - pinned
+    return refusal(this.limitsNow, { ...u, usedBytes: pinned, freeBytes: space.freeBytes + evictable }, size) === undefined
   }
 
   private usage(space: DiskSpace): CacheUsage {

@@ -254,10 +254,13 @@ class FileBlobWriter implements BlobWriter {
   }
 }
 
-/** Re-hashes a stored file (sha256 and torrent pieces in one pass); undefined when it no longer matches its digest. */
-export async function rehashBlob(info: BlobInfo): Promise<BlobHashes | undefined> {
+/**
+ * Re-hashes a stored blob (sha256 and torrent pieces in one pass), from its
+ * file unless given another stream; undefined when it no longer matches its digest.
+ */
+export async function rehashBlob(info: BlobInfo, bytes: Readable = createReadStream(info.path, { highWaterMark: 1024 * 1024 })): Promise<BlobHashes | undefined> {
   const hasher = new BlobHasher(info.size)
-  for await (const chunk of createReadStream(info.path, { highWaterMark: 1024 * 1024 })) hasher.update(chunk as Buffer)
+  for await (const chunk of bytes) hasher.update(chunk as Buffer)
   const hashes = hasher.finish()
   return hashes.sha256Hex === info.digest.hex ? hashes : undefined
 }
