@@ -1,3 +1,4 @@
+import { pino } from 'pino'
 import { createLogger, silentLogger, type Logger } from '../../lib/logger.js'
 import { cacheDefaults, type AgentConfig, type SidecarConfig } from '../../config/index.js'
 
@@ -35,4 +36,11 @@ export function agentConfig(over: Partial<AgentConfig> & Pick<AgentConfig, 'side
 export function testLogger(name: string): Logger {
   const level = process.env.LAYERSEED_TEST_LOG
   return level ? createLogger(level, name) : silentLogger()
+}
+
+/** A logger that keeps its JSON lines, for tests that check what an operator would read. */
+export function capturingLogger(): { logger: Logger; lines: string[]; has(re: RegExp): boolean } {
+  const lines: string[] = []
+  const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(s) })
+  return { logger, lines, has: (re) => lines.some((l) => re.test(l)) }
 }
