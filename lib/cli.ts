@@ -1,7 +1,7 @@
-import { agentLiveFields, ConfigError, helpText, loadAgentConfig, loadSidecarConfig, sidecarLiveFields, type Loaded } from '../config/index.js'
+import { agentLiveFields, ConfigError, helpText, loadAgentConfig, loadSidecarConfig, sidecarLiveFields } from '../config/index.js'
 import { systemClock } from './clock.js'
-import { LiveConfig } from './live-config.js'
-import { createLogger, type Logger } from './logger.js'
+import { watchedConfig } from './live-config.js'
+import { createLogger } from './logger.js'
 import { runSidecar } from '../sidecar/run.js'
 import { runAgent } from '../plugin/run.js'
 import { runDemo, demoHelp } from '../demo/run.js'
@@ -41,7 +41,7 @@ export async function main(argv: string[]): Promise<number> {
         if (loaded.help || !loaded.config) return print(helpText('sidecar'))
         const config = loaded.config
         const logger = createLogger(config.logLevel, 'layerseed-sidecar')
-        const live = await liveConfig(loaded, () => loadSidecarConfig(rest).config, sidecarLiveFields, logger)
+        const live = await watchedConfig(loaded, () => loadSidecarConfig(rest).config, sidecarLiveFields, logger)
         return await serveUntilSignal(() => runSidecar({ config, logger, clock: systemClock, live }), live)
       }
       case 'agent': {
@@ -49,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
         if (loaded.help || !loaded.config) return print(helpText('agent'))
         const config = loaded.config
         const logger = createLogger(config.logLevel, 'layerseed-agent')
-        const live = await liveConfig(loaded, () => loadAgentConfig(rest).config, agentLiveFields, logger)
+        const live = await watchedConfig(loaded, () => loadAgentConfig(rest).config, agentLiveFields, logger)
         return await serveUntilSignal(() => runAgent({ config, logger, clock: systemClock, live }), live)
       }
       case 'demo':
@@ -72,22 +72,6 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`layerseed ${command}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
     return 1
   }
-}
-
-/** With --config, the file is watched and its live options follow it; the same flags are read again on each change. */
-async function liveConfig<T extends object>(loaded: Loaded<T>, reload: () => T | undefined, liveFields: ReadonlyArray<keyof T>, logger: Logger): Promise<LiveConfig<T>> {
-  const live = new LiveConfig({
-    initial: loaded.config!,
-    liveFields,
-    logger: logger.child({ part: 'config' }),
-    reload: () => {
-      const next = reload()
-      if (!next) throw new Error('the configuration could not be read')
-      return next
-    },
-  })
-  if (loaded.configFile) await live.watch(loaded.configFile)
-  return live
 }
 
 function print(text: string): number {

@@ -1,5 +1,5 @@
 import chokidar, { type FSWatcher } from 'chokidar'
-import { ConfigError, deepFreeze, flagOf, type Problem } from '../config/index.js'
+import { ConfigError, deepFreeze, flagOf, type Loaded, type Problem } from '../config/index.js'
 import type { Logger } from './logger.js'
 
 export interface ReloadOutcome {
@@ -105,4 +105,24 @@ export class LiveConfig<T extends object> {
     this.listeners.clear()
     await this.watcher?.close()
   }
+}
+
+/**
+ * The live config of a process whose flags were just loaded: with --config,
+ * the file is watched and read again (with the same flags) on each change.
+ */
+export async function watchedConfig<T extends object>(loaded: Loaded<T>, reload: () => T | undefined, liveFields: ReadonlyArray<keyof T>, logger: Logger): Promise<LiveConfig<T>> {
+  if (!loaded.config) throw new Error('no configuration was loaded')
+  const live = new LiveConfig({
+    initial: loaded.config,
+    liveFields,
+    logger: logger.child({ part: 'config' }),
+    reload: () => {
+      const next = reload()
+      if (!next) throw new Error('the configuration could not be read')
+      return next
+    },
+  })
+  if (loaded.configFile) await live.watch(loaded.configFile)
+  return live
 }
