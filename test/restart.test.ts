@@ -41,9 +41,9 @@ describe('restart after SIGKILL', () => {
     }, { timeoutMs: 20_000, intervalMs: 100, what: log })
     return p
   }
-  // Both rate-limited to 2 MB/s, so an 8 MB download is reliably caught in the middle.
-  const startSidecar = () => start(['sidecar', '--listen', `127.0.0.1:${sidecarPort}`, '--origin', proxy.url, '--data-dir', dirs.sidecar, '--origin-rate', '2MB/s'], 'sidecar.log', sidecarUrl())
-  const startAgent = () => start(['agent', '--listen', `127.0.0.1:${agentPort}`, '--sidecar', sidecarUrl(), '--upstream', proxy.url, '--data-dir', dirs.agent, '--download-rate', '2MB/s'], 'agent.log', agentUrl())
+  // Both rate-limited to 4 MB/s, so an 8 MB download is reliably caught in the middle.
+  const startSidecar = () => start(['sidecar', '--listen', `127.0.0.1:${sidecarPort}`, '--origin', proxy.url, '--data-dir', dirs.sidecar, '--origin-rate', '4MB/s'], 'sidecar.log', sidecarUrl())
+  const startAgent = () => start(['agent', '--listen', `127.0.0.1:${agentPort}`, '--sidecar', sidecarUrl(), '--upstream', proxy.url, '--data-dir', dirs.agent, '--download-rate', '4MB/s'], 'agent.log', agentUrl())
   const kill9 = async (p: Spawned) => {
     const exited = new Promise((resolve) => p.child.once('exit', resolve))
     p.child.kill('SIGKILL')
