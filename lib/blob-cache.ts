@@ -334,12 +334,13 @@ export class BlobCache implements BlobStore {
       await this.remove(e.digest)
       return false
     }
-    e.verified = true
     try {
       await this.hooks.verified?.(info, hashes)
     } catch (err) {
       this.deps.logger.warn({ ...log, err: (err as Error).message }, 'could not seed a verified blob')
     }
+    // Only now: a request for it meanwhile joins this verification, so it is served once it seeds.
+    e.verified = true
     return true
   }
 

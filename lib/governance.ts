@@ -10,7 +10,7 @@ import type { RateLimit } from './rate-limit.js'
 import { Reaper } from './reaper.js'
 
 /** Blobs hashed at once while a restarted process verifies its store: the disk and one core stay busy, the rest serve. */
-export const VERIFY_CONCURRENCY = 4
+export const VERIFY_CONCURRENCY = 8
 
 export interface OpenedCache {
   readonly cache: BlobCache
