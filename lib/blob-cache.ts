@@ -1,13 +1,14 @@
 import type { Readable } from 'node:stream'
 import type { BlobHashes } from './blob-hasher.js'
-import { rehashBlob, type BlobInfo, type BlobStore, type BlobWriter, type DiskSpace, type StoredBlob } from './blob-store.js'
+import type { BlobInfo, BlobStore, BlobWriter, DiskSpace, StoredBlob } from './blob-store.js'
+import { CacheIndex, type Entry } from './cache-index.js'
 import { bytesToFree, refusal, type CacheLimits, type CacheUsage } from './cache-policy.js'
+import { CacheVerifier } from './cache-verifier.js'
 import { CacheWriter, StoringWriter } from './cache-writers.js'
 import type { Clock } from './clock.js'
 import type { Digest } from './domain.js'
 import { AppError } from './errors.js'
 import type { Logger } from './logger.js'
-import { safeJoin } from './safe-path.js'
 
 export type { CacheLimits }
 
@@ -24,6 +25,7 @@ export interface ReapReport {
   readonly freedBytes: number
 }
 
+/** What `GET /v1/cache` answers. */
 export interface CacheStatus {
   readonly usedBytes: number
   readonly maxBytes: number | null
@@ -55,40 +57,36 @@ export interface BlobCacheDeps {
   readonly limits: CacheLimits
 }
 
-interface Entry {
-  readonly digest: Digest
-  readonly size: number
-  accessedAt: number
-  /** When the access time was last written to disk. */
-  persistedAt: number
-  verified: boolean
-}
-
-/** Access times reach the disk at most this often per blob: they order evictions, which need no finer grain. */
-const PERSIST_ACCESS_MS = 60_000
 const NEVER: ReapReport = { at: null, evicted: 0, freedBytes: 0 }
 
 /**
- * The blob store with an index over it (size and last access per blob, rebuilt
- * from the files at start), pins, room checks before writes, and LRU eviction.
- * It is a BlobStore itself: `stat` and `list` show verified blobs only, and a
- * blob still being verified after a restart is verified at once when asked for.
- * A pinned blob (read, written, or uploaded to a peer) is never evicted.
+ * The blob store with an index over it (rebuilt from the files at start),
+ * pins, room checks before writes, and LRU eviction. It is a BlobStore
+ * itself: `stat` and `list` show verified blobs only, and a blob still being
+ * verified after a restart is verified at once when asked for. A pinned blob
+ * (read, written, verified) or one peers are taking is never evicted.
  */
 export class BlobCache implements BlobStore {
-  private readonly index = new Map<string, Entry>()
-  private readonly pins = new Map<string, number>()
+  private readonly index: CacheIndex
+  private readonly verifier: CacheVerifier
   private readonly writers = new Set<{ size: number; written(): number }>()
   private readonly evicting = new Map<string, Promise<void>>()
-  private readonly verifying = new Map<string, Promise<boolean>>()
   private hooks: CacheHooks = {}
-  private used = 0
   private reaping: Promise<unknown> = Promise.resolve()
   private lastReap = NEVER
   private limitsNow: CacheLimits
+  private closed = false
 
   constructor(private readonly deps: BlobCacheDeps) {
     this.limitsNow = deps.limits
+    this.index = new CacheIndex(deps)
+    this.verifier = new CacheVerifier({
+      index: this.index,
+      store: deps.store,
+      logger: deps.logger,
+      admitted: async (info, hashes) => this.hooks.verified?.(info, hashes),
+      drop: (d) => this.remove(d),
+    })
   }
 
   get blobDir(): string {
@@ -110,46 +108,41 @@ export class BlobCache implements BlobStore {
 
   /** Indexes what the store holds, unverified: quick, it hashes nothing. */
   async load(): Promise<number> {
-    for (const b of await this.deps.store.list()) this.add(b, false)
+    for (const b of await this.deps.store.list()) this.index.add(b, false)
     return this.index.size
   }
 
+  /** Verifies the blobs found at start in the background; see CacheVerifier. */
+  verifyAll(concurrency: number): Promise<number> {
+    return this.verifier.verifyAll(concurrency)
+  }
+
   has(digest: Digest): boolean {
-    return this.index.has(digest.hex)
+    return this.index.get(digest) !== undefined
   }
 
   async stat(digest: Digest): Promise<BlobInfo | undefined> {
-    if (!(await this.ready(digest))) return undefined
-    const e = this.index.get(digest.hex)
-    return e && this.infoOf(e)
+    if (!(await this.verifier.ready(digest))) return undefined
+    const e = this.index.get(digest)
+    return e && this.index.infoOf(e)
   }
 
   /** A verified blob, pinned until released; undefined when absent. */
   async acquire(digest: Digest): Promise<Acquired | undefined> {
-    if (!(await this.ready(digest))) return undefined
-    const e = this.index.get(digest.hex)
-    if (!e) return undefined
-    return { info: this.infoOf(e), release: this.pin(digest) }
+    if (!(await this.verifier.ready(digest))) return undefined
+    const e = this.index.get(digest)
+    return e && { info: this.index.infoOf(e), release: this.index.pin(digest) }
   }
 
   /** Keeps a blob (stored or to be stored) from eviction until the returned function is called. */
   pin(digest: Digest): () => void {
-    const hex = digest.hex
-    this.pins.set(hex, (this.pins.get(hex) ?? 0) + 1)
-    let released = false
-    return () => {
-      if (released) return
-      released = true
-      const n = (this.pins.get(hex) ?? 1) - 1
-      if (n > 0) this.pins.set(hex, n)
-      else this.pins.delete(hex)
-    }
+    return this.index.pin(digest)
   }
 
   /** Reads a blob, pinned while the stream is open, and records the access. */
   createReadStream(digest: Digest, opts?: { start?: number }): Readable {
-    this.accessed(digest)
-    const release = this.pin(digest)
+    this.index.accessed(digest)
+    const release = this.index.pin(digest)
     const stream = this.deps.store.createReadStream(digest, opts)
     stream.once('close', release)
     return stream
@@ -173,7 +166,7 @@ export class BlobCache implements BlobStore {
       const inner = await this.deps.store.begin(digest, size, opts)
       reservation.written = () => inner.bytes
       return new StoringWriter(inner, {
-        committed: (info) => this.add({ ...info, accessedAt: this.deps.clock.now() }, true, true),
+        committed: (info) => this.index.add({ ...info, accessedAt: this.deps.clock.now() }, true, true),
         ended: () => this.writers.delete(reservation),
       })
     } catch (err) {
@@ -187,23 +180,23 @@ export class BlobCache implements BlobStore {
    * when the disk cannot hold the blob (refused up front, or full midway) the
    * writer goes on verifying without storing, and commit returns no info.
    */
-  async beginOrVerifyOnly(digest: Digest, size: number, opts?: { pieces?: boolean }): Promise<CacheWriter> {
+  beginOrVerifyOnly(digest: Digest, size: number, opts?: { pieces?: boolean }): Promise<CacheWriter> {
     return CacheWriter.open(() => this.begin(digest, size, opts), digest, size, opts?.pieces ?? true, this.deps.logger)
   }
 
   async list(): Promise<StoredBlob[]> {
-    return [...this.index.values()].filter((e) => e.verified).map((e) => ({ ...this.infoOf(e), accessedAt: e.accessedAt }))
+    return this.index.values().filter((e) => e.verified).map((e) => ({ ...this.index.infoOf(e), accessedAt: e.accessedAt }))
   }
 
   async touch(digest: Digest, atMs: number): Promise<void> {
-    const e = this.index.get(digest.hex)
+    const e = this.index.get(digest)
     if (e) e.accessedAt = atMs
     await this.deps.store.touch(digest, atMs)
   }
 
   /** Evicts one blob now, pinned or not: for a blob that must go (its bytes proved wrong). */
   async remove(digest: Digest): Promise<void> {
-    const e = this.index.get(digest.hex)
+    const e = this.index.get(digest)
     if (e) await this.evict(e)
     else await this.deps.store.remove(digest)
   }
@@ -214,25 +207,6 @@ export class BlobCache implements BlobStore {
 
   scratchDir(label: string): Promise<string> {
     return this.deps.store.scratchDir(label)
-  }
-
-  /**
-   * Hashes every blob found at start (sha256 and torrent pieces in one pass),
-   * `concurrency` at a time, most recently used first. A blob that does not
-   * match its digest is dropped. Resolves with how many verified.
-   */
-  async verifyAll(concurrency: number): Promise<number> {
-    const queue = [...this.index.values()].filter((e) => !e.verified).sort((a, b) => b.accessedAt - a.accessedAt)
-    let next = 0
-    let ok = 0
-    const worker = async () => {
-      while (next < queue.length) {
-        const e = queue[next++]
-        if (this.index.get(e.digest.hex) === e && !e.verified && (await this.verify(e))) ok++
-      }
-    }
-    await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker))
-    return ok
   }
 
   /** Evicts least recently used, unpinned, idle blobs until the bounds hold. Reaps run one at a time. */
@@ -246,13 +220,13 @@ export class BlobCache implements BlobStore {
     const space = await this.space()
     const l = this.limitsNow
     return {
-      usedBytes: this.used,
+      usedBytes: this.index.usedBytes,
       maxBytes: l.maxBytes ?? null,
       blobs: this.index.size,
-      pinned: this.pins.size,
+      pinned: this.index.pinnedCount,
       lastReap: this.lastReap,
       reservedBytes: this.usage(space).reservedBytes,
-      unverified: [...this.index.values()].filter((e) => !e.verified).length,
+      unverified: this.index.values().filter((e) => !e.verified).length,
       freeDiskBytes: space.freeBytes,
       minFreeDiskBytes: l.minFreeBytes,
       highWatermarkBytes: l.highBytes ?? null,
@@ -260,19 +234,26 @@ export class BlobCache implements BlobStore {
     }
   }
 
+  /** Stops verifying and reaping; what is running finishes. */
+  close(): void {
+    this.closed = true
+    this.verifier.close()
+  }
+
   private async reapOnce(reason: string, needBytes: number): Promise<ReapReport> {
+    if (this.closed) return this.lastReap
     const toFree = bytesToFree(this.limitsNow, this.usage(await this.space()), needBytes)
     let freed = 0
     let evicted = 0
     if (toFree > 0) {
-      for (const e of [...this.index.values()].sort((a, b) => a.accessedAt - b.accessedAt)) {
+      for (const e of this.index.values().sort((a, b) => a.accessedAt - b.accessedAt)) {
         if (freed >= toFree) break
-        if (this.pins.has(e.digest.hex) || this.hooks.busy?.(e.digest)) continue
+        if (this.index.isPinned(e.digest) || this.hooks.busy?.(e.digest)) continue
         if (!(await this.evict(e))) continue
         freed += e.size
         evicted++
       }
-      const log = { reason, evicted, freedBytes: freed, wanted: toFree, usedBytes: this.used }
+      const log = { reason, evicted, freedBytes: freed, wanted: toFree, usedBytes: this.index.usedBytes }
       if (freed < toFree) this.deps.logger.warn(log, 'cache is over its bounds, but the remaining blobs are in use')
       else this.deps.logger.info(log, 'cache reaped')
     }
@@ -282,10 +263,8 @@ export class BlobCache implements BlobStore {
 
   /** False when the entry was gone already. */
   private async evict(e: Entry): Promise<boolean> {
+    if (!this.index.delete(e)) return false
     const hex = e.digest.hex
-    if (this.index.get(hex) !== e) return false
-    this.index.delete(hex)
-    this.used -= e.size
     const gone = (async () => {
       try {
         await this.hooks.evicted?.(e.digest)
@@ -299,82 +278,11 @@ export class BlobCache implements BlobStore {
     return true
   }
 
-  /** False when the blob is absent or proved damaged; a blob awaiting verification is verified now. */
-  private async ready(digest: Digest): Promise<boolean> {
-    const e = this.index.get(digest.hex)
-    if (!e) return false
-    return e.verified || this.verify(e)
-  }
-
-  /** One verification per blob, however many ask; pinned meanwhile so it is not evicted mid-hash. */
-  private verify(e: Entry): Promise<boolean> {
-    const hex = e.digest.hex
-    let running = this.verifying.get(hex)
-    if (running) return running
-    const release = this.pin(e.digest)
-    running = this.hashAndAdmit(e).finally(() => {
-      release()
-      this.verifying.delete(hex)
-    })
-    this.verifying.set(hex, running)
-    return running
-  }
-
-  private async hashAndAdmit(e: Entry): Promise<boolean> {
-    const info = this.infoOf(e)
-    const log = { digest: e.digest.toString(), bytes: e.size }
-    let hashes: BlobHashes | undefined
-    try {
-      hashes = await rehashBlob(info, this.deps.store.createReadStream(e.digest))
-    } catch (err) {
-      this.deps.logger.warn({ ...log, err: (err as Error).message }, 'stored blob is unreadable; dropping it')
-    }
-    if (!hashes) {
-      if (this.index.get(e.digest.hex) === e) this.deps.logger.warn(log, 'stored blob does not match its digest; dropped, never seeded')
-      await this.remove(e.digest)
-      return false
-    }
-    try {
-      await this.hooks.verified?.(info, hashes)
-    } catch (err) {
-      this.deps.logger.warn({ ...log, err: (err as Error).message }, 'could not seed a verified blob')
-    }
-    // Only now: a request for it meanwhile joins this verification, so it is served once it seeds.
-    e.verified = true
-    return true
-  }
-
-  private add(b: StoredBlob, verified: boolean, persist = false): void {
-    const old = this.index.get(b.digest.hex)
-    if (old) this.used -= old.size
-    this.index.set(b.digest.hex, { digest: b.digest, size: b.size, accessedAt: b.accessedAt, persistedAt: b.accessedAt, verified })
-    this.used += b.size
-    if (persist) this.persistAccess(b.digest, b.accessedAt)
-  }
-
-  private accessed(digest: Digest): void {
-    const e = this.index.get(digest.hex)
-    if (!e) return
-    e.accessedAt = this.deps.clock.now()
-    if (e.accessedAt - e.persistedAt >= PERSIST_ACCESS_MS) {
-      e.persistedAt = e.accessedAt
-      this.persistAccess(digest, e.accessedAt)
-    }
-  }
-
-  private persistAccess(digest: Digest, at: number): void {
-    this.deps.store.touch(digest, at).catch((err: unknown) => {
-      this.deps.logger.warn({ digest: digest.toString(), err: (err as Error).message }, 'could not record a blob\'s last access')
-    })
-  }
-
   /** Whether evicting every unpinned blob would make room: a write that cannot fit anyway evicts nothing. */
   private couldFit(size: number, space: DiskSpace): boolean {
-    let pinned = 0
-    for (const hex of this.pins.keys()) pinned += this.index.get(hex)?.size ?? 0
+    const pinned = this.index.pinnedBytes()
     const u = this.usage(space)
-    const evictable = u.usedBytes - pinned
-    return refusal(this.limitsNow, { ...u, usedBytes: pinned, freeBytes: space.freeBytes + evictable }, size) === undefined
+    return refusal(this.limitsNow, { ...u, usedBytes: pinned, freeBytes: space.freeBytes + u.usedBytes - pinned }, size) === undefined
   }
 
   private usage(space: DiskSpace): CacheUsage {
@@ -384,11 +292,6 @@ export class BlobCache implements BlobStore {
       reserved += w.size
       pending += Math.max(0, w.size - w.written())
     }
-    return { usedBytes: this.used, reservedBytes: reserved, pendingBytes: pending, freeBytes: space.freeBytes }
-  }
-
-  private infoOf(e: Entry): BlobInfo {
-    return { digest: e.digest, size: e.size, path: safeJoin(this.deps.store.blobDir, e.digest.hex) }
+    return { usedBytes: this.index.usedBytes, reservedBytes: reserved, pendingBytes: pending, freeBytes: space.freeBytes }
   }
 }
-

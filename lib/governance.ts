@@ -42,8 +42,23 @@ export async function openCache<T extends CacheConfig>(opts: { dataDir: string; 
     close() {
       for (const u of unsubscribe) u()
       reaper.close()
+      cache.close()
     },
   }
+}
+
+/** Verifies and seeds what an earlier run stored, in the background; resolves with how many, never rejects. */
+export function restoreStored(cache: BlobCache, logger: Logger): Promise<number> {
+  return cache.verifyAll(VERIFY_CONCURRENCY).then(
+    (n) => {
+      logger.info({ blobs: n }, 'stored blobs verified and seeding again')
+      return n
+    },
+    (err: unknown) => {
+      logger.error({ err }, 'restoring stored blobs failed')
+      return 0
+    },
+  )
 }
 
 /** Keeps a rate limit equal to a live config field; returns the unsubscribe function. */

@@ -1,6 +1,6 @@
 import type { BlobCache } from '../lib/blob-cache.js'
 import type { Clock } from '../lib/clock.js'
-import { followRate, openCache, VERIFY_CONCURRENCY } from '../lib/governance.js'
+import { followRate, openCache, restoreStored } from '../lib/governance.js'
 import { listen } from '../lib/http.js'
 import { LiveConfig } from '../lib/live-config.js'
 import type { Logger } from '../lib/logger.js'
@@ -29,42 +29,33 @@ export interface RunningAgent {
 export async function runAgent(opts: { config: AgentConfig; logger: Logger; clock: Clock; live?: LiveConfig<AgentConfig> }): Promise<RunningAgent> {
   const { config, logger, clock } = opts
   const live = opts.live ?? LiveConfig.fixed(config, logger)
-  const { cache: store, close: closeCache } = await openCache({ dataDir: config.dataDir, live, clock, logger: logger.child({ part: 'cache' }) })
+  const { cache, close: closeCache } = await openCache({ dataDir: config.dataDir, live, clock, logger: logger.child({ part: 'cache' }) })
   const swarm = new Swarm({ peerPort: config.peerPort, role: 'agent', advertiseHost: config.advertiseHost, logger: logger.child({ part: 'swarm' }) })
   const peerPort = await swarm.listening()
   const unfollow = [followRate(live, 'downloadBytesPerSec', swarm.rates.download), followRate(live, 'uploadBytesPerSec', swarm.rates.upload)]
   const sidecars = new SidecarClient(config.sidecars, Math.max(config.p2pStallTimeoutMs, 5_000))
-  store.attach({
+  cache.attach({
     busy: (d) => swarm.uploading(d.hex),
     evicted: (d) => swarm.removeNamed(d.hex),
-    verified: (info, hashes) => swarm.seed(buildTorrent(info.digest, hashes, sidecars.announceUrl).torrent, store.blobDir),
+    verified: (info, hashes) => swarm.seed(buildTorrent(info.digest, hashes, sidecars.announceUrl).torrent, cache.blobDir),
   })
   const upstreams = new Upstreams(config.upstreams)
   const origins = new Map(config.upstreams.map((u) => [u, new RegistryClient(u)]))
   const totals = emptySources()
-  const puller = new Puller({ store, swarm, sidecars, logger: logger.child({ part: 'puller' }), clock, stallTimeoutMs: config.p2pStallTimeoutMs, httpMaxBytes: config.httpMaxBytes, downloadRate: swarm.rates.download })
-  const blobs = new BlobRoute({ store, puller, sidecars, logger: logger.child({ part: 'blobs' }), clock, totals })
-  const app = buildAgentApp({ upstreams, originFor: (u) => origins.get(u)!, blobs, totals, logger, cache: store, rates: swarm.rates })
+  const puller = new Puller({ store: cache, swarm, sidecars, logger: logger.child({ part: 'puller' }), clock, stallTimeoutMs: config.p2pStallTimeoutMs, httpMaxBytes: config.httpMaxBytes, downloadRate: swarm.rates.download })
+  const blobs = new BlobRoute({ store: cache, puller, sidecars, logger: logger.child({ part: 'blobs' }), clock, totals })
+  const app = buildAgentApp({ upstreams, originFor: (u) => origins.get(u)!, blobs, totals, logger, cache, rates: swarm.rates })
   const server = await listen(app, config.listen.host, config.listen.port)
   logger.info({ port: server.port, peerPort, sidecars: config.sidecars, upstreams: config.upstreams }, 'agent listening')
 
-  const restored = store.verifyAll(VERIFY_CONCURRENCY).then(
-    (n) => {
-      logger.info({ blobs: n }, 'cached blobs verified and seeding again')
-      return n
-    },
-    (err: unknown) => {
-      logger.error({ err }, 'restoring cached blobs failed')
-      return 0
-    },
-  )
+  const restored = restoreStored(cache, logger)
 
   const host = config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host
   return {
     port: server.port,
     peerPort,
     url: `http://${host}:${server.port}`,
-    cache: store,
+    cache,
     live,
     restored,
     async close() {

@@ -1,7 +1,7 @@
 import os from 'node:os'
 import type { BlobCache } from '../lib/blob-cache.js'
 import type { Clock } from '../lib/clock.js'
-import { cacheRoutes, followRate, openCache, VERIFY_CONCURRENCY } from '../lib/governance.js'
+import { cacheRoutes, followRate, openCache, restoreStored } from '../lib/governance.js'
 import { listen } from '../lib/http.js'
 import { LiveConfig } from '../lib/live-config.js'
 import type { Logger } from '../lib/logger.js'
@@ -107,16 +107,7 @@ export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; 
   announceUrl = `http://${hostForUrl(config.advertiseHost)}:${server.port}/announce`
   logger.info({ port: server.port, peerPort, origin: config.origin, announceUrl }, 'sidecar listening')
 
-  const restored = cache.verifyAll(VERIFY_CONCURRENCY).then(
-    (n) => {
-      logger.info({ blobs: n }, 'stored blobs verified and seeding again')
-      return n
-    },
-    (err: unknown) => {
-      logger.error({ err }, 'restoring stored blobs failed')
-      return 0
-    },
-  )
+  const restored = restoreStored(cache, logger)
 
   return {
     port: server.port,

@@ -5,9 +5,8 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { systemClock } from '../lib/clock.js'
-import { runSidecar, type RunningSidecar } from '../sidecar/run.js'
-import { runAgent, type RunningAgent } from '../plugin/run.js'
+import type { Logger } from '../lib/logger.js'
+import type { RunningSidecar } from '../sidecar/run.js'
 import { startRegistry, type Registry } from '../demo/registry.js'
 import { startCountingProxy, type CountingProxy } from '../demo/counting-proxy.js'
 import { makeOciImage, type ImageBlob } from '../demo/image.js'
@@ -15,7 +14,8 @@ import { skopeoPush } from '../demo/skopeo.js'
 import { waitFor } from '../demo/process.js'
 import type { AgentConfig, SidecarConfig } from '../config/index.js'
 import type { SourceBytes } from '../plugin/puller.js'
-import { agentConfig, capturingLogger, sidecarConfig, testLogger } from './helpers/configs.js'
+import { capturingLogger } from './helpers/configs.js'
+import { Parts } from './helpers/parts.js'
 import { cacheStatus, fetchSha, onDisk } from './helpers/blobs.js'
 import { mountTmpfs } from './helpers/tmpfs.js'
 
@@ -28,7 +28,7 @@ describe('disk full', () => {
   let proxy: CountingProxy
   let layers: ImageBlob[]
   let seeder: RunningSidecar
-  const closers: Array<() => Promise<unknown>> = []
+  const parts = new Parts(() => proxy.url)
   const unmounts: Array<() => Promise<void>> = []
 
   const tmpfs = async (name: string, bytes: number) => {
@@ -36,16 +36,8 @@ describe('disk full', () => {
     unmounts.push(await mountTmpfs(dir, bytes))
     return dir
   }
-  const sidecar = async (dataDir: string, over: Partial<SidecarConfig> = {}, logger = testLogger('sidecar')): Promise<RunningSidecar> => {
-    const s = await runSidecar({ config: sidecarConfig({ origin: proxy.url, dataDir, ...over }), logger, clock: systemClock })
-    closers.push(() => s.close())
-    return s
-  }
-  const agent = async (dataDir: string, over: Partial<AgentConfig>, logger = testLogger('agent')): Promise<RunningAgent> => {
-    const a = await runAgent({ config: agentConfig({ dataDir, sidecars: [seeder.url], upstreams: [proxy.url], ...over }), logger, clock: systemClock })
-    closers.push(() => a.close())
-    return a
-  }
+  const sidecar = (dataDir: string, over: Partial<SidecarConfig> = {}) => parts.sidecar(dataDir, over)
+  const agent = (dataDir: string, over: Partial<AgentConfig>, logger: Logger) => parts.agent(dataDir, [seeder.url], over, logger)
   /** Nothing of the blob under a data dir: no blob file, nothing in tmp/. */
   const leftNothing = async (dataDir: string) => {
     const disk = await onDisk(dataDir)
@@ -70,7 +62,7 @@ describe('disk full', () => {
   })
 
   after(async () => {
-    for (const c of closers.reverse()) await c().catch(() => undefined)
+    await parts.close()
     for (const u of unmounts) await u().catch((err: unknown) => process.stderr.write(`unmount failed: ${String(err)}\n`))
     await proxy?.close().catch(() => undefined)
     await registry?.stop().catch(() => undefined)

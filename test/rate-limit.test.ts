@@ -6,10 +6,9 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { systemClock } from '../lib/clock.js'
 import { RateLimit } from '../lib/rate-limit.js'
-import { runSidecar, type RunningSidecar } from '../sidecar/run.js'
-import { runAgent, type RunningAgent } from '../plugin/run.js'
+import type { RunningSidecar } from '../sidecar/run.js'
+import type { RunningAgent } from '../plugin/run.js'
 import { freePort } from '../demo/ports.js'
 import { startRegistry, type Registry } from '../demo/registry.js'
 import { startCountingProxy, type CountingProxy } from '../demo/counting-proxy.js'
@@ -17,7 +16,7 @@ import { makeOciImage, type ImageBlob, type OciImage } from '../demo/image.js'
 import { skopeoPush } from '../demo/skopeo.js'
 import type { AgentConfig, SidecarConfig } from '../config/index.js'
 import type { SourceBytes } from '../plugin/puller.js'
-import { agentConfig, sidecarConfig, testLogger } from './helpers/configs.js'
+import { Parts } from './helpers/parts.js'
 import { fetchSha } from './helpers/blobs.js'
 
 const MB = 1_000_000
@@ -51,18 +50,10 @@ describe('host-wide rate limits', () => {
   let proxy: CountingProxy
   let image: OciImage
   let layers: ImageBlob[]
-  const closers: Array<() => Promise<unknown>> = []
+  const parts = new Parts(() => proxy.url)
 
-  const sidecar = async (name: string, over: Partial<SidecarConfig> = {}): Promise<RunningSidecar> => {
-    const s = await runSidecar({ config: sidecarConfig({ origin: proxy.url, dataDir: path.join(root, name), ...over }), logger: testLogger(name), clock: systemClock })
-    closers.push(() => s.close())
-    return s
-  }
-  const agent = async (name: string, sidecars: string[], over: Partial<AgentConfig> = {}): Promise<RunningAgent> => {
-    const a = await runAgent({ config: agentConfig({ dataDir: path.join(root, name), sidecars, upstreams: [proxy.url], p2pStallTimeoutMs: 20_000, ...over }), logger: testLogger(name), clock: systemClock })
-    closers.push(() => a.close())
-    return a
-  }
+  const sidecar = (name: string, over: Partial<SidecarConfig> = {}) => parts.sidecar(path.join(root, name), over)
+  const agent = (name: string, sidecars: string[], over: Partial<AgentConfig> = {}) => parts.agent(path.join(root, name), sidecars, { p2pStallTimeoutMs: 20_000, ...over })
   const seed = async (s: RunningSidecar, b: ImageBlob) => {
     const res = await fetch(`${s.url}/v1/blobs/${b.digest}/torrent?repo=library/rates`)
     assert.equal(res.status, 200)
@@ -87,7 +78,7 @@ describe('host-wide rate limits', () => {
   })
 
   after(async () => {
-    for (const c of closers.reverse()) await c().catch(() => undefined)
+    await parts.close()
     await proxy?.close().catch(() => undefined)
     await registry?.stop().catch(() => undefined)
     await fs.rm(root, { recursive: true, force: true })

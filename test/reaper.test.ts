@@ -5,9 +5,8 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { systemClock } from '../lib/clock.js'
-import { runSidecar, type RunningSidecar } from '../sidecar/run.js'
-import { runAgent, type RunningAgent } from '../plugin/run.js'
+import type { RunningSidecar } from '../sidecar/run.js'
+import type { RunningAgent } from '../plugin/run.js'
 import { startRegistry, type Registry } from '../demo/registry.js'
 import { startCountingProxy, type CountingProxy } from '../demo/counting-proxy.js'
 import { makeOciImage, type ImageBlob, type OciImage } from '../demo/image.js'
@@ -15,7 +14,7 @@ import { skopeoPush } from '../demo/skopeo.js'
 import { waitFor } from '../demo/process.js'
 import type { AgentConfig, SidecarConfig } from '../config/index.js'
 import { Digest } from '../lib/domain.js'
-import { agentConfig, sidecarConfig, testLogger } from './helpers/configs.js'
+import { Parts } from './helpers/parts.js'
 import { cacheStatus, fetchSha, onDisk, slowClient } from './helpers/blobs.js'
 
 const EVERY_SECOND = '* * * * * *'
@@ -27,21 +26,13 @@ describe('cache reaper', () => {
   let proxy: CountingProxy
   let image: OciImage
   let seeder: RunningSidecar
-  const closers: Array<() => Promise<unknown>> = []
+  const parts = new Parts(() => proxy.url)
   // Layers: one of 16 MB (larger than any socket buffer, so a paused reader holds it), four of 3 MB.
   let big: ImageBlob
   let small: ImageBlob[]
 
-  const sidecar = async (name: string, over: Partial<SidecarConfig> = {}): Promise<RunningSidecar> => {
-    const s = await runSidecar({ config: sidecarConfig({ origin: proxy.url, dataDir: path.join(root, name), ...over }), logger: testLogger(name), clock: systemClock })
-    closers.push(() => s.close())
-    return s
-  }
-  const agent = async (name: string, over: Partial<AgentConfig>): Promise<RunningAgent> => {
-    const a = await runAgent({ config: agentConfig({ dataDir: path.join(root, name), sidecars: [seeder.url], upstreams: [proxy.url], ...over }), logger: testLogger(name), clock: systemClock })
-    closers.push(() => a.close())
-    return a
-  }
+  const sidecar = (name: string, over: Partial<SidecarConfig> = {}) => parts.sidecar(path.join(root, name), over)
+  const agent = (name: string, over: Partial<AgentConfig>) => parts.agent(path.join(root, name), [seeder.url], over)
   const blobUrl = (a: RunningAgent, b: ImageBlob) => `${a.url}/v2/library/gov/blobs/${b.digest}`
   const pull = async (a: RunningAgent, b: ImageBlob) => {
     const got = await fetchSha(blobUrl(a, b))
@@ -61,7 +52,7 @@ describe('cache reaper', () => {
   })
 
   after(async () => {
-    for (const c of closers.reverse()) await c().catch(() => undefined)
+    await parts.close()
     await proxy?.close().catch(() => undefined)
     await registry?.stop().catch(() => undefined)
     await fs.rm(root, { recursive: true, force: true })
