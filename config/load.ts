@@ -140,7 +140,7 @@ export function helpText(command: 'sidecar' | 'agent'): string {
     `Usage: layerseed ${command} [options]`,
     '',
     'Options (each can also be a key of the --config YAML file, without the dashes):',
-    `  --config FILE`.padEnd(34) + 'YAML file with the same keys; flags override it (default: none)',
+    `  --config FILE`.padEnd(34) + 'YAML file with the same keys; flags override it. It is watched: rate limits, cache bounds and the other live options change without a restart (default: none)',
     ...lines,
     `  --help`.padEnd(34) + 'show this help',
   ].join('\n')

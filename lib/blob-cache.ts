@@ -139,6 +139,11 @@ export class BlobCache implements BlobStore {
     return this.index.pin(digest)
   }
 
+  /** Records a use of the blob now (a torrent handed out, bytes sent to peers) for the LRU order. */
+  markUsed(digest: Digest): void {
+    this.index.accessed(digest)
+  }
+
   /** Reads a blob, pinned while the stream is open, and records the access. */
   createReadStream(digest: Digest, opts?: { start?: number }): Readable {
     this.index.accessed(digest)
@@ -248,7 +253,12 @@ export class BlobCache implements BlobStore {
     if (toFree > 0) {
       for (const e of this.index.values().sort((a, b) => a.accessedAt - b.accessedAt)) {
         if (freed >= toFree) break
-        if (this.index.isPinned(e.digest) || this.hooks.busy?.(e.digest)) continue
+        if (this.index.isPinned(e.digest)) continue
+        if (this.hooks.busy?.(e.digest)) {
+          // Peers are taking it now: that is a use, and it moves the blob back in the LRU order.
+          this.index.accessed(e.digest)
+          continue
+        }
         if (!(await this.evict(e))) continue
         freed += e.size
         evicted++

@@ -87,6 +87,8 @@ export class BlobService {
 
   /** The blob's torrent, fetching and seeding it first if needed. Concurrent callers share one fetch. */
   ensure(ref: BlobRef): Promise<BlobTorrent> {
+    // Every request is a use: a node is about to pull it, so it moves back in the LRU order.
+    this.deps.store.markUsed(ref.digest)
     const e = this.entries.get(ref.digest.hex)
     if (e?.state === 'seeding' && e.torrent) return Promise.resolve(e.torrent)
     if (e?.inflight) return e.inflight

@@ -105,6 +105,10 @@ describe('restart after SIGKILL', () => {
     assert.ok(await partialIn(dirs.sidecar, 1), 'the killed sidecar left a partial file')
     assert.ok(await partialIn(dirs.agent, 1), 'the killed agent left a partial file')
 
+    // And a damaged file, as a bad disk would leave: it must be dropped, never seeded.
+    const damaged = 'ab'.repeat(32)
+    await fs.writeFile(path.join(dirs.sidecar, 'blobs', 'sha256', damaged), 'not the bytes of that digest')
+
     const registryGets = proxy.totalBlobGets()
     sidecar = await startSidecar()
     agent = await startAgent()
@@ -116,6 +120,9 @@ describe('restart after SIGKILL', () => {
 
     const st = (await (await fetch(`${sidecarUrl()}/v1/blobs/${small.digest}`)).json()) as { state: string }
     assert.equal(st.state, 'seeding', 'the sidecar seeds what it had')
+    const bad = (await (await fetch(`${sidecarUrl()}/v1/blobs/sha256:${damaged}`)).json()) as { state: string }
+    assert.equal(bad.state, 'absent', 'the damaged file was dropped')
+    assert.match(await fs.readFile(path.join(root, 'sidecar.log'), 'utf8'), new RegExp(`"digest":"sha256:${damaged}".*does not match its digest; dropped, never seeded`))
     // A new node gets the blob from the swarm: the restarted seeder serves it.
     const freshPort = await freePort()
     const fresh = await start(['agent', '--listen', `127.0.0.1:${freshPort}`, '--sidecar', sidecarUrl(), '--upstream', proxy.url, '--data-dir', path.join(root, 'fresh'), '--http-max-bytes', '0'], 'fresh.log', `http://127.0.0.1:${freshPort}`)
