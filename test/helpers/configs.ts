@@ -9,6 +9,7 @@ export function sidecarConfig(over: Partial<SidecarConfig> & Pick<SidecarConfig,
     peerPort: 0,
     fetchConcurrency: 4,
     queueMax: 1000,
+    swarmCredentialTtlMs: 3_600_000,
     logLevel: 'silent',
     ...over,
   }
