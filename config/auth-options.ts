@@ -6,6 +6,7 @@ import type { Credentials } from '../lib/auth/token-client.js'
 import type { Problem } from './load.js'
 import type { OptionSpec } from './schema.js'
 import { parseDuration } from './units.js'
+import { httpUrl } from './urls.js'
 
 /** Token auth as distribution configures `auth.token`; all of it or none. */
 export interface AuthFields {
@@ -41,14 +42,7 @@ export function readSecretFile(raw: unknown): string {
 
 function realm(raw: unknown): string {
   const s = text(raw)
-  let u: URL
-  try {
-    u = new URL(s)
-  } catch {
-    throw new Error(`want an http(s) URL, got ${JSON.stringify(s)}`)
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`want an http or https URL, got ${JSON.stringify(s)}`)
-  if (u.username || u.password) throw new Error('credentials do not belong in the URL')
+  httpUrl(s)
   return s
 }
 

@@ -1,5 +1,6 @@
 import { agentAuthOptions, secretFileOption, sidecarAuthOptions, type AuthFields, type OriginCredentialFields, type UpstreamCredentialFields } from './auth-options.js'
 import { parseBytes, parseDuration } from './units.js'
+import { httpUrl } from './urls.js'
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
@@ -67,15 +68,7 @@ export function parseHostPort(raw: unknown): HostPort {
 
 /** An http(s) base URL without credentials, query or fragment, normalized without a trailing slash. */
 export function parseBaseUrl(raw: unknown): string {
-  const s = str(raw)
-  let u: URL
-  try {
-    u = new URL(s)
-  } catch {
-    throw new Error(`want an http(s) URL, got ${JSON.stringify(s)}`)
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`want an http or https URL, got ${JSON.stringify(s)}`)
-  if (u.username || u.password) throw new Error('credentials do not belong in the URL')
+  const u = httpUrl(str(raw))
   if (u.search || u.hash) throw new Error('a query or fragment does not belong in the URL')
   return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`
 }

@@ -50,20 +50,24 @@ export function buildAgentApp(deps: AgentAppDeps): Express {
         return
       }
       resolved.set(req, r)
-      deps.access.forProxy(req.get('authorization'), r.upstream, r.repo).then((own) => {
-        if (own !== undefined) {
-          req.headers.authorization = own
-          ownToken.add(req)
-        }
-        next()
-      }, next)
+      deps.access
+        .forProxy(req.get('authorization'), r.upstream, r.repo)
+        .then((own) => {
+          if (own !== undefined) {
+            req.headers.authorization = own
+            ownToken.add(req)
+          }
+          next()
+        })
+        .catch(next)
     } catch (err) {
       next(err)
     }
   })
 
   // Manifests, tags, referrers and /v2/ itself go to the registry untouched:
-  // Authorization goes up and WWW-Authenticate comes back as they are.
+  // Authorization goes up (the node's own when the client sent none) and
+  // WWW-Authenticate comes back as they are.
   app.use(
     '/v2',
     createProxyMiddleware<Request, Response>({

@@ -7,7 +7,8 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ConfigError, loadAgentConfig, loadSidecarConfig } from '../config/index.js'
+import { loadAgentConfig, loadSidecarConfig } from '../config/index.js'
+import { problemsOf as problems } from './helpers/configs.js'
 import { makeTokenKeys, type TokenKeys } from './helpers/token-keys.js'
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/layerseed.js')
@@ -18,15 +19,6 @@ const file = (name: string, text: string) => {
   return p
 }
 
-function problems(fn: () => unknown): Array<{ key: string; message: string }> {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems]
-    throw err
-  }
-  assert.fail('expected a ConfigError')
-}
 const keysOf = (fn: () => unknown) => problems(fn).map((p) => p.key).sort()
 
 describe('token auth options', () => {

@@ -64,7 +64,8 @@ describe('JoseTokenVerifier', () => {
   let keys: TokenKeys
   let jwksKey: { privateKey: KeyObject; publicKey: KeyObject }
   let keySet: KeySet
-  const clock = fakeClock()
+  // Started once the certificates exist: they are valid from the second they were made.
+  let clock: ReturnType<typeof fakeClock>
   let verifier: JoseTokenVerifier
 
   const now = () => Math.floor(clock.now() / 1000)
@@ -80,6 +81,7 @@ describe('JoseTokenVerifier', () => {
   before(async () => {
     root = await fs.mkdtemp(path.join(os.tmpdir(), 'layerseed-verifier-'))
     keys = await makeTokenKeys(path.join(root, 'keys'))
+    clock = fakeClock(Date.now() + 1000)
     jwksKey = generateKeyPairSync('ec', { namedCurve: 'P-384' })
     const jwks = JSON.stringify({ keys: [{ ...jwksKey.publicKey.export({ format: 'jwk' }), kid: 'jwks-key-1', use: 'sig' }] })
     await fs.writeFile(path.join(root, 'jwks.json'), jwks)
@@ -143,7 +145,7 @@ describe('JoseTokenVerifier', () => {
 
   it('checks an x5c chain\'s validity at the injected time', async () => {
     const token = await es256({ exp: now() + 10 * 86_400 })
-    const late = new JoseTokenVerifier({ keys: keySet, issuer: ISSUER, audience: SERVICE, clock: { now: () => clock.now() + 3 * 86_400_000, sleep: clock.sleep } })
+    const late = new JoseTokenVerifier({ keys: keySet, issuer: ISSUER, audience: SERVICE, clock: { now: () => clock.now() + 3 * 86_400_000, sleep: () => Promise.resolve() } })
     await assert.rejects(late.verify(token, REPO), (err: unknown) => err instanceof InvalidTokenError && /not valid now/.test(err.message))
   })
 
