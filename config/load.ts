@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { parse as parseYaml } from 'yaml'
-import { agentAuthProblems, sidecarAuthProblems } from './auth-options.js'
+import { agentAuthProblems, sidecarAuthProblems } from './credential-options.js'
 import { agentOptions, sidecarOptions, type AgentConfig, type OptionSpec, type SidecarConfig } from './schema.js'
 
 export interface Problem {

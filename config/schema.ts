@@ -1,4 +1,5 @@
-import { agentAuthOptions, secretFileOption, sidecarAuthOptions, type AuthFields, type OriginCredentialFields, type UpstreamCredentialFields } from './auth-options.js'
+import { secretFileOption, type AuthFields } from './auth-options.js'
+import { agentAuthOptions, sidecarAuthOptions, type OriginCredentialFields, type UpstreamCredentialFields } from './credential-options.js'
 import { parseBytes, parseDuration } from './units.js'
 import { httpUrl } from './urls.js'
 
