@@ -1,16 +1,23 @@
 import os from 'node:os'
+import type { JoseTokenVerifier } from '../lib/auth/jose-verifier.js'
+import { authSettingsOf, tokenAuth } from '../lib/auth/setup.js'
+import { SwarmCredentials, swarmSecret } from '../lib/auth/swarm-credential.js'
+import { RegistryTokenClient } from '../lib/auth/token-client.js'
 import { FileBlobStore } from '../lib/blob-store.js'
 import type { Clock } from '../lib/clock.js'
 import { listen } from '../lib/http.js'
+import type { InfoHash } from '../lib/domain.js'
 import type { Logger } from '../lib/logger.js'
 import { RegistryClient } from '../lib/registry-client.js'
 import { Swarm } from '../lib/swarm.js'
+import { withAnnounce } from '../lib/torrent.js'
 import type { SidecarConfig } from '../config/index.js'
 import { BlobService } from './blob-service.js'
 import { PreheatJobs } from './preheat-jobs.js'
 import { preheatRoutes } from './preheat-routes.js'
 import { PreseedQueue } from './preseed-queue.js'
 import { buildSidecarApp } from './server.js'
+import { SwarmAdmission } from './swarm-admission.js'
 import { Tracker } from './tracker.js'
 
 export interface RunningSidecar {
@@ -21,6 +28,8 @@ export interface RunningSidecar {
   readonly queue: PreseedQueue
   /** Resolves when blobs stored by an earlier run are seeding again. */
   readonly restored: Promise<number>
+  /** With token auth: the verifier (its key set can be reloaded). */
+  readonly verifier?: JoseTokenVerifier
   close(): Promise<void>
 }
 
@@ -29,17 +38,25 @@ export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; 
   const { config, logger, clock } = opts
   const store = new FileBlobStore(config.dataDir)
   await store.init()
-  const origin = new RegistryClient(config.origin)
-  const tracker = new Tracker()
+  const auth = tokenAuth(authSettingsOf(config), clock)
+  const originAuth = config.originUsername !== undefined && config.originPassword !== undefined
+    ? new RegistryTokenClient({ registry: config.origin, credentials: { username: config.originUsername, password: config.originPassword }, clock, logger: logger.child({ part: 'origin-auth' }) })
+    : undefined
+  const origin = new RegistryClient(config.origin, undefined, originAuth)
+  const admission = auth
+    ? new SwarmAdmission(new SwarmCredentials(await swarmSecret({ given: config.swarmSecret, dataDir: config.dataDir }), clock, config.swarmCredentialTtlMs), clock)
+    : undefined
+  const tracker = new Tracker(admission ? { admit: (ih, params) => admission.refusal(ih, params) } : {})
   const swarm = new Swarm({ peerPort: config.peerPort, role: 'seeder', advertiseHost: config.advertiseHost, logger: logger.child({ part: 'swarm' }) })
   const peerPort = await swarm.listening()
   let announceUrl = ''
+  const announceFor = (ih: InfoHash) => (admission ? admission.announceUrl(announceUrl, ih) : announceUrl)
   const blobs = new BlobService({
     store,
     origin,
     swarm,
     tracker,
-    announceUrl: () => announceUrl,
+    announceUrl: announceFor,
     logger: logger.child({ part: 'blobs' }),
     clock,
     retry: { attempts: 6, firstDelayMs: 500, maxDelayMs: 8000 },
@@ -65,10 +82,20 @@ export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; 
   })
   await jobs.init()
   const extraRoutes = [preheatRoutes({ jobs, origin: config.origin, logger: logger.child({ part: 'preheat' }), preheatToken: config.preheatToken })]
-  const app = buildSidecarApp({ blobs, queue, tracker, logger, webhookToken: config.webhookToken, preheatToken: config.preheatToken, extraRoutes })
+  const app = buildSidecarApp({
+    blobs,
+    queue,
+    tracker,
+    logger,
+    webhookToken: config.webhookToken,
+    preheatToken: config.preheatToken,
+    extraRoutes,
+    guard: auth?.guard,
+    handOut: admission ? (t) => withAnnounce(t.torrent, announceFor(t.infoHash)) : undefined,
+  })
   const server = await listen(app, config.listen.host, config.listen.port)
   announceUrl = `http://${hostForUrl(config.advertiseHost)}:${server.port}/announce`
-  logger.info({ port: server.port, peerPort, origin: config.origin, announceUrl }, 'sidecar listening')
+  logger.info({ port: server.port, peerPort, origin: config.origin, announceUrl, tokenAuth: auth !== undefined, originUser: config.originUsername }, 'sidecar listening')
 
   const restored = blobs.restore().then(
     (n) => {
@@ -88,6 +115,7 @@ export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; 
     blobs,
     queue,
     restored,
+    verifier: auth?.verifier,
     async close() {
       queue.close()
       jobs.close()

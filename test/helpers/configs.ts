@@ -1,5 +1,6 @@
 import { createLogger, silentLogger, type Logger } from '../../lib/logger.js'
-import type { AgentConfig, SidecarConfig } from '../../config/index.js'
+import assert from 'node:assert/strict'
+import { ConfigError, type AgentConfig, type SidecarConfig } from '../../config/index.js'
 
 /** A sidecar config for tests: loopback, any free ports, quiet logs. */
 export function sidecarConfig(over: Partial<SidecarConfig> & Pick<SidecarConfig, 'origin' | 'dataDir'>): SidecarConfig {
@@ -9,6 +10,7 @@ export function sidecarConfig(over: Partial<SidecarConfig> & Pick<SidecarConfig,
     peerPort: 0,
     fetchConcurrency: 4,
     queueMax: 1000,
+    swarmCredentialTtlMs: 3_600_000,
     logLevel: 'silent',
     ...over,
   }
@@ -30,4 +32,15 @@ export function agentConfig(over: Partial<AgentConfig> & Pick<AgentConfig, 'side
 export function testLogger(name: string): Logger {
   const level = process.env.LAYERSEED_TEST_LOG
   return level ? createLogger(level, name) : silentLogger()
+}
+
+/** The problems a config load reports; fails the test when it reports none. */
+export function problemsOf(fn: () => unknown): Array<{ key: string; message: string }> {
+  try {
+    fn()
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems]
+    throw err
+  }
+  assert.fail('expected a ConfigError')
 }
