@@ -3,6 +3,9 @@
 
 export const ErrorCodes = {
   WEBHOOK_UNAUTHORIZED: { status: 401, message: 'missing or wrong bearer token' },
+  UNAUTHORIZED: { status: 401, message: 'authentication required' },
+  DENIED: { status: 403, message: 'requested access to the resource is denied' },
+  UPSTREAM_AUTH_FAILED: { status: 502, message: 'the registry refused this process\'s own credentials' },
   PREHEAT_UNAUTHORIZED: { status: 401, message: 'missing or wrong preheat provider bearer token' },
   PREHEAT_JOB_UNKNOWN: { status: 404, message: 'no such preheat job' },
   PREHEAT_URL_INVALID: { status: 400, message: 'the preheat url is not a manifest URL on the configured origin' },
@@ -28,7 +31,8 @@ export type ErrorCode = keyof typeof ErrorCodes
 export class AppError extends Error {
   readonly status: number
 
-  constructor(readonly code: ErrorCode, message?: string, cause?: unknown) {
+  /** `headers` go on the response, e.g. the WWW-Authenticate challenge of a 401. */
+  constructor(readonly code: ErrorCode, message?: string, cause?: unknown, readonly headers?: Readonly<Record<string, string>>) {
     super(message ?? ErrorCodes[code].message, { cause })
     this.name = 'AppError'
     this.status = ErrorCodes[code].status

@@ -21,6 +21,8 @@ export interface BlobRequest {
   readonly repo: RepoName
   readonly digest: Digest
   readonly origin: RegistryClient
+  /** Sent to the sidecars and the upstream: the client's, or the node's own. */
+  readonly authorization?: string
 }
 
 function blobHeaders(res: Response, digest: Digest, size: number): void {
@@ -37,6 +39,11 @@ function parseRange(h: string | undefined, size: number): { start: number; end: 
   return start < size && start <= end ? { start, end } : 'invalid'
 }
 
+/** The error code for a status relayed from the upstream, as the registry itself names it. */
+function relayedCode(status: number): string {
+  return ({ 401: 'UNAUTHORIZED', 403: 'DENIED', 404: 'BLOB_UNKNOWN' } as Record<number, string>)[status] ?? 'UPSTREAM_ERROR'
+}
+
 /**
  * GET and HEAD of one blob: from the cache when present, else pulled (swarm,
  * then origin). While a blob is pulled, other requests for it wait and then
@@ -48,7 +55,7 @@ export class BlobRoute {
   constructor(private readonly deps: BlobRouteDeps) {}
 
   async handle(req: Request, res: Response, blob: BlobRequest): Promise<void> {
-    const authorization = req.get('authorization')
+    const authorization = blob.authorization
     const started = this.deps.clock.now()
     const pending = this.inflight.get(blob.digest.hex)
     if (pending) await pending.catch(() => undefined)
@@ -90,7 +97,7 @@ export class BlobRoute {
       this.deps.logger.warn({ digest: blob.digest.toString(), err: (err as Error).message }, 'blob pull failed')
       if (!res.headersSent && err instanceof UpstreamStatusError) {
         if (err.wwwAuthenticate) res.set('www-authenticate', err.wwwAuthenticate)
-        res.status(err.upstreamStatus).json({ errors: [{ code: err.upstreamStatus === 404 ? 'BLOB_UNKNOWN' : 'UPSTREAM_ERROR', message: err.message }] })
+        res.status(err.upstreamStatus).json({ errors: [{ code: relayedCode(err.upstreamStatus), message: err.message }] })
         return
       }
       throw err

@@ -1,3 +1,6 @@
+import type { JoseTokenVerifier } from '../lib/auth/jose-verifier.js'
+import { authSettingsOf, tokenAuth } from '../lib/auth/setup.js'
+import { RegistryTokenClient, type Credentials } from '../lib/auth/token-client.js'
 import type { BlobCache } from '../lib/blob-cache.js'
 import type { Clock } from '../lib/clock.js'
 import { followRate, openCache, restoreStored } from '../lib/governance.js'
@@ -9,6 +12,7 @@ import { Swarm } from '../lib/swarm.js'
 import { buildTorrent } from '../lib/torrent.js'
 import type { AgentConfig } from '../config/index.js'
 import { SidecarClient } from '../sidecar/client.js'
+import { PullAccess } from './access.js'
 import { BlobRoute } from './blob-route.js'
 import { emptySources, Puller } from './puller.js'
 import { buildAgentApp } from './server.js'
@@ -22,7 +26,20 @@ export interface RunningAgent {
   readonly live: LiveConfig<AgentConfig>
   /** Resolves when blobs cached by an earlier run are verified and seeding again. */
   readonly restored: Promise<number>
+  /** With token auth: the verifier (its key set can be reloaded). */
+  readonly verifier?: JoseTokenVerifier
   close(): Promise<void>
+}
+
+/** Node credentials by upstream URL: from --upstream-auth-file by host, else --upstream-username for the one upstream. */
+function nodeCredentials(config: AgentConfig): Map<string, Credentials> {
+  const out = new Map<string, Credentials>()
+  for (const u of config.upstreams) {
+    const fromFile = config.upstreamAuth?.[new URL(u).host]
+    if (fromFile) out.set(u, fromFile)
+    else if (config.upstreamUsername !== undefined && config.upstreamPassword !== undefined) out.set(u, { username: config.upstreamUsername, password: config.upstreamPassword })
+  }
+  return out
 }
 
 /** The agent's composition root. It owns `live` (a watched --config file), and closes it. */
@@ -40,13 +57,18 @@ export async function runAgent(opts: { config: AgentConfig; logger: Logger; cloc
     verified: (info, hashes) => swarm.seed(buildTorrent(info.digest, hashes, sidecars.announceUrl).torrent, cache.blobDir),
   })
   const upstreams = new Upstreams(config.upstreams)
-  const origins = new Map(config.upstreams.map((u) => [u, new RegistryClient(u)]))
+  const auth = tokenAuth(authSettingsOf(config), clock)
+  const own = new Map(
+    [...nodeCredentials(config)].map(([u, credentials]) => [u, new RegistryTokenClient({ registry: u, credentials, clock, logger: logger.child({ part: 'node-auth', upstream: u }) })]),
+  )
+  const access = new PullAccess({ guard: auth?.guard, ownAuth: (u) => own.get(u), logger: logger.child({ part: 'access' }) })
+  const origins = new Map(config.upstreams.map((u) => [u, new RegistryClient(u, undefined, own.get(u))]))
   const totals = emptySources()
   const puller = new Puller({ store: cache, swarm, sidecars, logger: logger.child({ part: 'puller' }), clock, stallTimeoutMs: config.p2pStallTimeoutMs, httpMaxBytes: config.httpMaxBytes, downloadRate: swarm.rates.download })
   const blobs = new BlobRoute({ store: cache, puller, sidecars, logger: logger.child({ part: 'blobs' }), clock, totals })
-  const app = buildAgentApp({ upstreams, originFor: (u) => origins.get(u)!, blobs, totals, logger, cache, rates: swarm.rates })
+  const app = buildAgentApp({ upstreams, originFor: (u) => origins.get(u)!, blobs, access, totals, logger, cache, rates: swarm.rates })
   const server = await listen(app, config.listen.host, config.listen.port)
-  logger.info({ port: server.port, peerPort, sidecars: config.sidecars, upstreams: config.upstreams }, 'agent listening')
+  logger.info({ port: server.port, peerPort, sidecars: config.sidecars, upstreams: config.upstreams, tokenAuth: auth !== undefined, nodeCredentials: [...own.keys()] }, 'agent listening')
 
   const restored = restoreStored(cache, logger)
 
@@ -58,6 +80,7 @@ export async function runAgent(opts: { config: AgentConfig; logger: Logger; cloc
     cache,
     live,
     restored,
+    verifier: auth?.verifier,
     async close() {
       for (const u of unfollow) u()
       closeCache()

@@ -42,8 +42,8 @@ export interface BlobServiceDeps {
   readonly origin: RegistryClient
   readonly swarm: Swarm
   readonly tracker: Tracker
-  /** Read when a torrent is built: the port is known only once the server listens. */
-  readonly announceUrl: () => string
+  /** Read when a torrent is built: the port is known only once the server listens, and a credential names the info-hash. */
+  readonly announceUrl: (infoHash: InfoHash) => string
   readonly logger: Logger
   readonly clock: Clock
   readonly retry: RetryPolicy
@@ -161,7 +161,7 @@ export class BlobService {
   }
 
   private async seed(info: BlobInfo, hashes: BlobHashes, entry: Entry): Promise<BlobTorrent> {
-    const torrent = buildTorrent(info.digest, hashes, this.deps.announceUrl())
+    const torrent = buildTorrent(info.digest, hashes, (ih) => this.deps.announceUrl(ih))
     this.deps.tracker.issue(torrent.infoHash)
     if (!(await this.deps.swarm.has(torrent.infoHash.hex))) await this.deps.swarm.seed(torrent.torrent, this.deps.store.blobDir)
     entry.state = 'seeding'

@@ -1,19 +1,26 @@
 import os from 'node:os'
+import type { JoseTokenVerifier } from '../lib/auth/jose-verifier.js'
+import { authSettingsOf, tokenAuth } from '../lib/auth/setup.js'
+import { SwarmCredentials, swarmSecret } from '../lib/auth/swarm-credential.js'
+import { RegistryTokenClient } from '../lib/auth/token-client.js'
 import type { BlobCache } from '../lib/blob-cache.js'
 import type { Clock } from '../lib/clock.js'
 import { cacheRoutes, followRate, openCache, restoreStored } from '../lib/governance.js'
 import { listen } from '../lib/http.js'
+import type { InfoHash } from '../lib/domain.js'
 import { LiveConfig } from '../lib/live-config.js'
 import type { Logger } from '../lib/logger.js'
 import { RateLimit } from '../lib/rate-limit.js'
 import { RegistryClient } from '../lib/registry-client.js'
 import { Swarm } from '../lib/swarm.js'
+import { withAnnounce } from '../lib/torrent.js'
 import type { SidecarConfig } from '../config/index.js'
 import { BlobService } from './blob-service.js'
 import { PreheatJobs } from './preheat-jobs.js'
 import { preheatRoutes } from './preheat-routes.js'
 import { PreseedQueue } from './preseed-queue.js'
 import { buildSidecarApp } from './server.js'
+import { SwarmAdmission } from './swarm-admission.js'
 import { Tracker } from './tracker.js'
 
 export interface RunningSidecar {
@@ -26,6 +33,8 @@ export interface RunningSidecar {
   readonly live: LiveConfig<SidecarConfig>
   /** Resolves when blobs stored by an earlier run are verified and seeding again. */
   readonly restored: Promise<number>
+  /** With token auth: the verifier (its key set can be reloaded). */
+  readonly verifier?: JoseTokenVerifier
   close(): Promise<void>
 }
 
@@ -37,19 +46,27 @@ export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; 
   const { config, logger, clock } = opts
   const live = opts.live ?? LiveConfig.fixed(config, logger)
   const { cache, close: closeCache } = await openCache({ dataDir: config.dataDir, live, clock, logger: logger.child({ part: 'cache' }) })
-  const origin = new RegistryClient(config.origin)
-  const tracker = new Tracker()
+  const auth = tokenAuth(authSettingsOf(config), clock)
+  const originAuth = config.originUsername !== undefined && config.originPassword !== undefined
+    ? new RegistryTokenClient({ registry: config.origin, credentials: { username: config.originUsername, password: config.originPassword }, clock, logger: logger.child({ part: 'origin-auth' }) })
+    : undefined
+  const origin = new RegistryClient(config.origin, undefined, originAuth)
+  const admission = auth
+    ? new SwarmAdmission(new SwarmCredentials(await swarmSecret({ given: config.swarmSecret, dataDir: config.dataDir }), clock, config.swarmCredentialTtlMs), clock)
+    : undefined
+  const tracker = new Tracker(admission ? { admit: (ih, params) => admission.refusal(ih, params) } : {})
   const swarm = new Swarm({ peerPort: config.peerPort, role: 'seeder', advertiseHost: config.advertiseHost, logger: logger.child({ part: 'swarm' }) })
   const peerPort = await swarm.listening()
   const originRate = new RateLimit()
   const unfollow = [followRate(live, 'uploadBytesPerSec', swarm.rates.upload), followRate(live, 'originBytesPerSec', originRate)]
   let announceUrl = ''
+  const announceFor = (ih: InfoHash) => (admission ? admission.announceUrl(announceUrl, ih) : announceUrl)
   const blobs = new BlobService({
     store: cache,
     origin,
     swarm,
     tracker,
-    announceUrl: () => announceUrl,
+    announceUrl: announceFor,
     logger: logger.child({ part: 'blobs' }),
     clock,
     retry: { attempts: 6, firstDelayMs: 500, maxDelayMs: 8000 },
@@ -81,7 +98,7 @@ export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; 
     concurrency: config.fetchConcurrency,
   })
   await jobs.init()
-  // Tokens are read per request, so an edited config file changes them without a restart.
+  // The preheat token is read per request, so an edited config file changes it without a restart.
   const preheat = preheatRoutes({
     jobs,
     origin: config.origin,
@@ -96,6 +113,9 @@ export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; 
     tracker,
     logger,
     extraRoutes: [preheat, cacheRoutes(cache)],
+    guard: auth?.guard,
+    handOut: admission ? (t) => withAnnounce(t.torrent, announceFor(t.infoHash)) : undefined,
+    // Tokens are read per request, so an edited config file changes them without a restart.
     get webhookToken() {
       return live.current.webhookToken
     },
@@ -105,7 +125,7 @@ export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; 
   })
   const server = await listen(app, config.listen.host, config.listen.port)
   announceUrl = `http://${hostForUrl(config.advertiseHost)}:${server.port}/announce`
-  logger.info({ port: server.port, peerPort, origin: config.origin, announceUrl }, 'sidecar listening')
+  logger.info({ port: server.port, peerPort, origin: config.origin, announceUrl, tokenAuth: auth !== undefined, originUser: config.originUsername }, 'sidecar listening')
 
   const restored = restoreStored(cache, logger)
 
@@ -118,6 +138,7 @@ export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; 
     cache,
     live,
     restored,
+    verifier: auth?.verifier,
     async close() {
       for (const u of unfollow) u()
       closeCache()

@@ -1,19 +1,12 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { agentLiveFields, cacheLimitsOf, ConfigError, loadAgentConfig, loadSidecarConfig, parseRate, parseWatermark, sidecarLiveFields } from '../config/index.js'
+import { agentLiveFields, cacheLimitsOf, loadAgentConfig, loadSidecarConfig, parseRate, parseWatermark, sidecarLiveFields } from '../config/index.js'
 import { agentOptions, sidecarOptions } from '../config/schema.js'
+import { problemsOf } from './helpers/configs.js'
 
 const agentArgs = ['--sidecar', 'http://s:7070', '--upstream', 'http://r:5000']
 
-function keysOf(fn: () => unknown): string[] {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems.map((p) => p.key).sort()
-    throw err
-  }
-  assert.fail('expected a ConfigError')
-}
+const keysOf = (fn: () => unknown) => problemsOf(fn).map((p) => p.key).sort()
 
 describe('rates and watermarks', () => {
   it('reads rates in bytes or bits per second', () => {

@@ -1,6 +1,7 @@
 import { pino } from 'pino'
 import { createLogger, silentLogger, type Logger } from '../../lib/logger.js'
-import { cacheDefaults, type AgentConfig, type SidecarConfig } from '../../config/index.js'
+import assert from 'node:assert/strict'
+import { cacheDefaults, ConfigError, type AgentConfig, type SidecarConfig } from '../../config/index.js'
 
 // No free-disk floor: tests must not depend on how full this machine's disk is.
 const cache = { ...cacheDefaults(), minFreeDiskBytes: 0 }
@@ -14,6 +15,7 @@ export function sidecarConfig(over: Partial<SidecarConfig> & Pick<SidecarConfig,
     peerPort: 0,
     fetchConcurrency: 4,
     queueMax: 1000,
+    swarmCredentialTtlMs: 3_600_000,
     logLevel: 'silent',
     ...over,
   }
@@ -43,4 +45,15 @@ export function capturingLogger(): { logger: Logger; lines: string[]; has(re: Re
   const lines: string[] = []
   const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(s) })
   return { logger, lines, has: (re) => lines.some((l) => re.test(l)) }
+}
+
+/** The problems a config load reports; fails the test when it reports none. */
+export function problemsOf(fn: () => unknown): Array<{ key: string; message: string }> {
+  try {
+    fn()
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems]
+    throw err
+  }
+  assert.fail('expected a ConfigError')
 }
