@@ -2,6 +2,7 @@ import { secretFileOption, type AuthFields } from './auth-options.js'
 import { agentAuthOptions, sidecarAuthOptions, type OriginCredentialFields, type UpstreamCredentialFields } from './credential-options.js'
 import { parseBytes, parseDuration } from './units.js'
 import { httpUrl } from './urls.js'
+import { agentGovernanceOptions, sidecarGovernanceOptions, type AgentRateConfig, type CacheConfig, type SidecarRateConfig } from './governance.js'
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
@@ -11,7 +12,7 @@ export interface HostPort {
   readonly port: number
 }
 
-export interface SidecarConfig extends AuthFields, OriginCredentialFields {
+export interface SidecarConfig extends AuthFields, OriginCredentialFields, CacheConfig, SidecarRateConfig {
   readonly listen: HostPort
   readonly origin: string
   readonly dataDir: string
@@ -24,7 +25,7 @@ export interface SidecarConfig extends AuthFields, OriginCredentialFields {
   readonly logLevel: LogLevel
 }
 
-export interface AgentConfig extends AuthFields, UpstreamCredentialFields {
+export interface AgentConfig extends AuthFields, UpstreamCredentialFields, CacheConfig, AgentRateConfig {
   readonly listen: HostPort
   readonly sidecars: readonly string[]
   readonly upstreams: readonly string[]
@@ -107,6 +108,7 @@ export const sidecarOptions: readonly OptionSpec[] = [
   { flag: 'fetch-concurrency', field: 'fetchConcurrency', arg: 'N', default: '4', help: 'origin fetches at once for pre-seeding', parse: intIn(1, 64) },
   { flag: 'queue-max', field: 'queueMax', arg: 'N', default: '10000', help: 'pending pre-seed jobs before webhooks get 503', parse: intIn(1, 1_000_000) },
   ...sidecarAuthOptions,
+  ...sidecarGovernanceOptions,
   common.logLevel,
 ]
 
@@ -120,5 +122,6 @@ export const agentOptions: readonly OptionSpec[] = [
   { flag: 'p2p-stall-timeout', field: 'p2pStallTimeoutMs', arg: 'DURATION', default: '10s', help: 'fetch the rest from the upstream when the swarm makes no progress this long', parse: parseDuration },
   { flag: 'http-max-bytes', field: 'httpMaxBytes', arg: 'SIZE', default: '1MiB', help: 'blobs up to this size come over HTTP from the sidecar\'s cache, not the swarm', parse: parseBytes },
   ...agentAuthOptions,
+  ...agentGovernanceOptions,
   common.logLevel,
 ]

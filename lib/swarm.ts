@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import WebTorrent, { type Torrent, type Wire } from 'webtorrent'
 import type { Logger } from './logger.js'
+import { RateLimit } from './rate-limit.js'
 import { superSeed } from './super-seed.js'
 
 /** Peer-id prefixes: they let a downloader tell the sidecar's seeder from other nodes. */
@@ -41,6 +42,8 @@ export interface Download {
  */
 export class Swarm {
   private readonly client: WebTorrent
+  /** Host-wide limits every peer connection passes through; HTTP transfers join them. */
+  readonly rates: { readonly download: RateLimit; readonly upload: RateLimit }
 
   constructor(private readonly opts: SwarmOptions) {
     const peerId = Buffer.concat([Buffer.from(PeerIdPrefix[opts.role]), randomBytes(12)]).toString('hex')
@@ -56,6 +59,7 @@ export class Swarm {
       tracker: { getAnnounceOpts: () => ({ ip: opts.advertiseHost }) },
     })
     this.client.on('error', (err: unknown) => opts.logger.error({ err }, 'swarm error'))
+    this.rates = { download: new RateLimit(this.client.throttleGroups.down), upload: new RateLimit(this.client.throttleGroups.up) }
   }
 
   /** Resolves once the peer port is bound. */
@@ -93,8 +97,24 @@ export class Swarm {
     return { torrent: t, received, stream: () => Readable.from(verifiedInOrder(t)), lastActivity: () => last, peersSeen: () => seen.size }
   }
 
+  /**
+   * Whether peers are taking the blob named `name` from this host now: one is
+   * interested in it, or was sent bytes in the last seconds. Cheap: it reads
+   * the wires' state, for the few blobs the reaper considers.
+   */
+  uploading(name: string): boolean {
+    const t = this.client.torrents.find((x) => x.name === name)
+    return t !== undefined && t.wires.some((w) => w.peerInterested || w.uploadSpeed() > 0)
+  }
+
   async has(infoHash: string): Promise<boolean> {
     return (await this.client.get(infoHash)) !== null
+  }
+
+  /** Stops sharing the torrent of the blob named `name`, if it is shared. */
+  async removeNamed(name: string): Promise<void> {
+    const t = this.client.torrents.find((x) => x.name === name)
+    if (t) await this.remove(t.infoHash)
   }
 
   /** Stops sharing a torrent; with dropFiles, deletes what it downloaded too. */

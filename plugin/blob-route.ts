@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express'
-import type { BlobStore } from '../lib/blob-store.js'
+import type { BlobCache } from '../lib/blob-cache.js'
 import type { Clock } from '../lib/clock.js'
 import type { Digest, RepoName } from '../lib/domain.js'
 import { writeChunk } from '../lib/http.js'
@@ -9,7 +9,7 @@ import type { SidecarClient } from '../sidecar/client.js'
 import { emptySources, type Puller, type SourceBytes } from './puller.js'
 
 export interface BlobRouteDeps {
-  readonly store: BlobStore
+  readonly store: BlobCache
   readonly puller: Puller
   readonly sidecars: SidecarClient
   readonly logger: Logger
@@ -59,8 +59,15 @@ export class BlobRoute {
     const started = this.deps.clock.now()
     const pending = this.inflight.get(blob.digest.hex)
     if (pending) await pending.catch(() => undefined)
-    const cached = await this.deps.store.stat(blob.digest)
-    if (cached) return this.serveCached(req, res, blob, cached.size, started)
+    // Held while it is served, so a slow client's blob is not evicted under it.
+    const cached = await this.deps.store.acquire(blob.digest)
+    if (cached) {
+      try {
+        return await this.serveCached(req, res, blob, cached.info.size, started)
+      } finally {
+        cached.release()
+      }
+    }
     if (req.method === 'HEAD') return this.head(res, blob, authorization)
 
     const sources = emptySources()
@@ -85,7 +92,7 @@ export class BlobRoute {
       res.end()
       Object.assign(sources, result.sources)
       this.account(sources)
-      this.deps.logger.info({ digest: blob.digest.toString(), bytes: result.size, ms: this.deps.clock.now() - started, sources, peers: result.peers, fellBack: result.fellBack }, 'blob served')
+      this.deps.logger.info({ digest: blob.digest.toString(), bytes: result.size, ms: this.deps.clock.now() - started, sources, peers: result.peers, fellBack: result.fellBack, cached: result.cached }, 'blob served')
     } catch (err) {
       this.deps.logger.warn({ digest: blob.digest.toString(), err: (err as Error).message }, 'blob pull failed')
       if (!res.headersSent && err instanceof UpstreamStatusError) {

@@ -1,9 +1,11 @@
 import fs from 'node:fs/promises'
 import type { Readable } from 'node:stream'
-import type { BlobStore, BlobWriter } from '../lib/blob-store.js'
+import type { BlobCache } from '../lib/blob-cache.js'
+import type { CacheWriter } from '../lib/cache-writers.js'
 import type { Clock } from '../lib/clock.js'
 import type { Digest, RepoName } from '../lib/domain.js'
 import type { Logger } from '../lib/logger.js'
+import type { RateLimit } from '../lib/rate-limit.js'
 import type { RegistryClient } from '../lib/registry-client.js'
 import { withStallTimeout } from '../lib/stall.js'
 import type { Swarm } from '../lib/swarm.js'
@@ -30,7 +32,7 @@ export interface PullSink {
 }
 
 export interface PullerDeps {
-  readonly store: BlobStore
+  readonly store: BlobCache
   readonly swarm: Swarm
   readonly sidecars: SidecarClient
   readonly logger: Logger
@@ -38,6 +40,8 @@ export interface PullerDeps {
   readonly stallTimeoutMs: number
   /** Blobs up to this size come over HTTP from the sidecar's cache: a torrent costs more than it saves. */
   readonly httpMaxBytes: number
+  /** The host's download limit, for bytes that come over HTTP (the swarm's connections pass through it already). */
+  readonly downloadRate: RateLimit
 }
 
 export interface PullResult {
@@ -46,6 +50,8 @@ export interface PullResult {
   readonly size: number
   readonly sources: SourceBytes
   readonly fellBack: boolean
+  /** False when the disk could not hold the blob: it was verified and served, not stored. */
+  readonly cached: boolean
 }
 
 /** One pull's running state: every byte goes to the store's writer and the sink, in order. */
@@ -54,7 +60,7 @@ class Transfer {
   readonly sources = emptySources()
 
   constructor(
-    readonly writer: BlobWriter,
+    readonly writer: CacheWriter,
     private readonly sink: PullSink,
   ) {}
 
@@ -90,16 +96,19 @@ export class Puller {
     let t: Transfer | undefined
     let peers = 0
     let fellBack = fetched === undefined
+    const limit = (s: Readable) => this.deps.downloadRate.limit(s)
+    const release = this.deps.store.pin(req.digest)
     try {
       if (fetched) {
         const size = fetched.parsed.size
         // The torrent's pieces already describe these bytes: only the sha256 is computed here.
-        t = new Transfer(await this.deps.store.begin(req.digest, size, { pieces: false }), sink)
+        t = new Transfer(await this.deps.store.beginOrVerifyOnly(req.digest, size, { pieces: false }), sink)
         await sink.start(size)
         try {
           if (size <= this.deps.httpMaxBytes) {
-            await t.copy(await this.deps.sidecars.openBlob(fetched.sidecar, req.repo, req.digest, req.authorization), 'seeder')
-          } else {
+            await t.copy(limit(await this.deps.sidecars.openBlob(fetched.sidecar, req.repo, req.digest, req.authorization)), 'seeder')
+          } else if (t.writer.caching) {
+            // The swarm needs scratch space on the same disk: a blob the disk cannot hold comes from the upstream.
             peers = await this.fromSwarm(fetched, req.digest, t)
           }
         } catch (err) {
@@ -108,24 +117,27 @@ export class Puller {
         if (t.sent < size) {
           fellBack = true
           const rest = await req.origin.openBlob(req.repo, req.digest, { offset: t.sent, authorization: req.authorization })
-          await t.copy(rest.stream, 'origin')
+          await t.copy(limit(rest.stream), 'origin')
         }
       } else {
         const blob = await req.origin.openBlob(req.repo, req.digest, { authorization: req.authorization })
-        t = new Transfer(await this.deps.store.begin(req.digest, blob.length), sink)
+        t = new Transfer(await this.deps.store.beginOrVerifyOnly(req.digest, blob.length), sink)
         await sink.start(blob.length)
-        await t.copy(blob.stream, 'origin')
+        await t.copy(limit(blob.stream), 'origin')
       }
       const { info, hashes } = await t.writer.commit()
       const sources = t.sources
       t = undefined
-      const torrent = fetched?.torrent ?? buildTorrent(req.digest, hashes, this.deps.sidecars.announceUrl).torrent
-      await this.deps.swarm.seed(torrent, this.deps.store.blobDir).catch((err: unknown) => {
-        log.warn({ err: (err as Error).message }, 'could not seed the pulled blob')
-      })
-      return { size: info.size, sources, fellBack, peers }
+      if (info) {
+        const torrent = fetched?.torrent ?? buildTorrent(req.digest, hashes, this.deps.sidecars.announceUrl).torrent
+        await this.deps.swarm.seed(torrent, this.deps.store.blobDir).catch((err: unknown) => {
+          log.warn({ err: (err as Error).message }, 'could not seed the pulled blob')
+        })
+      }
+      return { size: hashes.size, sources, fellBack, peers, cached: info !== undefined }
     } finally {
       await t?.writer.abort()
+      release()
     }
   }
 

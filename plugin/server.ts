@@ -1,9 +1,12 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express'
 import { createProxyMiddleware } from 'http-proxy-middleware'
 import type { IncomingMessage } from 'node:http'
+import type { BlobCache } from '../lib/blob-cache.js'
 import { Digest, RepoName } from '../lib/domain.js'
+import { cacheRoutes } from '../lib/governance.js'
 import { errorMiddleware, notFound } from '../lib/http.js'
 import type { Logger } from '../lib/logger.js'
+import type { RateLimit } from '../lib/rate-limit.js'
 import type { RegistryClient } from '../lib/registry-client.js'
 import type { PullAccess } from './access.js'
 import type { BlobRoute } from './blob-route.js'
@@ -17,6 +20,9 @@ export interface AgentAppDeps {
   readonly access: PullAccess
   readonly totals: SourceBytes
   readonly logger: Logger
+  readonly cache: BlobCache
+  /** The host's limits as they are now, reported with the stats. */
+  readonly rates: { readonly download: RateLimit; readonly upload: RateLimit }
 }
 
 const BLOB_PATH = /^(.+)\/blobs\/(sha256:[^/]+)$/
@@ -33,8 +39,10 @@ export function buildAgentApp(deps: AgentAppDeps): Express {
     res.json({ status: 'ok' })
   })
   app.get('/v1/stats', (_req, res) => {
-    res.json({ bytesBySource: deps.totals })
+    const rateLimits = { downloadBytesPerSec: deps.rates.download.bytesPerSec ?? null, uploadBytesPerSec: deps.rates.upload.bytesPerSec ?? null }
+    res.json({ bytesBySource: deps.totals, rateLimits })
   })
+  app.use(cacheRoutes(deps.cache))
 
   app.use('/v2', (req: Request, res: Response, next: NextFunction) => {
     try {

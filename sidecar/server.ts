@@ -83,7 +83,8 @@ export function buildSidecarApp(deps: SidecarAppDeps): Express {
     await pipeline(deps.blobs.read(digest), res)
   }))
 
-  app.use(harborWebhookRoutes({ queue: deps.queue, logger: deps.logger, webhookToken: deps.webhookToken, preheatToken: deps.preheatToken }))
+  // The deps themselves, not copies of the tokens: they may change while the sidecar runs.
+  app.use(harborWebhookRoutes(deps))
   for (const r of deps.extraRoutes ?? []) app.use(r)
 
   app.get('/announce', (req, res) => deps.tracker.handle(req, res, 'announce'))

@@ -1,10 +1,15 @@
+import { pino } from 'pino'
 import { createLogger, silentLogger, type Logger } from '../../lib/logger.js'
 import assert from 'node:assert/strict'
-import { ConfigError, type AgentConfig, type SidecarConfig } from '../../config/index.js'
+import { cacheDefaults, ConfigError, type AgentConfig, type SidecarConfig } from '../../config/index.js'
+
+// No free-disk floor: tests must not depend on how full this machine's disk is.
+const cache = { ...cacheDefaults(), minFreeDiskBytes: 0 }
 
 /** A sidecar config for tests: loopback, any free ports, quiet logs. */
 export function sidecarConfig(over: Partial<SidecarConfig> & Pick<SidecarConfig, 'origin' | 'dataDir'>): SidecarConfig {
   return {
+    ...cache,
     listen: { host: '127.0.0.1', port: 0 },
     advertiseHost: '127.0.0.1',
     peerPort: 0,
@@ -18,6 +23,7 @@ export function sidecarConfig(over: Partial<SidecarConfig> & Pick<SidecarConfig,
 
 export function agentConfig(over: Partial<AgentConfig> & Pick<AgentConfig, 'sidecars' | 'upstreams' | 'dataDir'>): AgentConfig {
   return {
+    ...cache,
     listen: { host: '127.0.0.1', port: 0 },
     advertiseHost: '127.0.0.1',
     peerPort: 0,
@@ -32,6 +38,13 @@ export function agentConfig(over: Partial<AgentConfig> & Pick<AgentConfig, 'side
 export function testLogger(name: string): Logger {
   const level = process.env.LAYERSEED_TEST_LOG
   return level ? createLogger(level, name) : silentLogger()
+}
+
+/** A logger that keeps its JSON lines, for tests that check what an operator would read. */
+export function capturingLogger(): { logger: Logger; lines: string[]; has(re: RegExp): boolean } {
+  const lines: string[] = []
+  const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(s) })
+  return { logger, lines, has: (re) => lines.some((l) => re.test(l)) }
 }
 
 /** The problems a config load reports; fails the test when it reports none. */
