@@ -2,4 +2,4 @@ export { ConfigError, deepFreeze, helpText, loadAgentConfig, loadSidecarConfig, 
 export { parseHostPort, type AgentConfig, type HostPort, type LogLevel, type SidecarConfig } from './schema.js'
 export { parseBytes, parseDuration, parseRate, parseWatermark, type Watermark } from './units.js'
 export { cacheDefaults, cacheLimitsOf, type CacheConfig } from './governance.js'
-export { agentLiveFields, flagOf, sidecarLiveFields } from './live.js'
+export { agentLiveFields, flagOf, liveFieldsOf, sidecarLiveFields } from './live.js'

@@ -13,6 +13,15 @@ export const sidecarLiveFields: ReadonlyArray<keyof SidecarConfig> = [
 
 export const agentLiveFields: ReadonlyArray<keyof AgentConfig> = [...cacheFields, 'downloadBytesPerSec', 'uploadBytesPerSec']
 
+/**
+ * The live fields of a process as started: with token auth on, its key files
+ * may change too (the verifier follows them). Turning auth on or off, or a new
+ * realm, issuer or service, needs a restart.
+ */
+export function liveFieldsOf<T extends AgentConfig | SidecarConfig>(fields: ReadonlyArray<keyof T>, config: T): ReadonlyArray<keyof T> {
+  return config.authRealm === undefined ? fields : [...fields, 'authRootCerts', 'authJwks']
+}
+
 /** The option name of a config field, for log lines an operator acts on. */
 export function flagOf(field: string): string {
   return [...sidecarOptions, ...agentOptions].find((s) => s.field === field)?.flag ?? field

@@ -1,4 +1,4 @@
-import { agentLiveFields, ConfigError, helpText, loadAgentConfig, loadSidecarConfig, sidecarLiveFields } from '../config/index.js'
+import { agentLiveFields, ConfigError, helpText, liveFieldsOf, loadAgentConfig, loadSidecarConfig, sidecarLiveFields } from '../config/index.js'
 import { systemClock } from './clock.js'
 import { watchedConfig } from './live-config.js'
 import { createLogger } from './logger.js'
@@ -41,7 +41,7 @@ export async function main(argv: string[]): Promise<number> {
         if (loaded.help || !loaded.config) return print(helpText('sidecar'))
         const config = loaded.config
         const logger = createLogger(config.logLevel, 'layerseed-sidecar')
-        const live = await watchedConfig(loaded, () => loadSidecarConfig(rest).config, sidecarLiveFields, logger)
+        const live = await watchedConfig(loaded, () => loadSidecarConfig(rest).config, liveFieldsOf(sidecarLiveFields, config), logger)
         return await serveUntilSignal(() => runSidecar({ config, logger, clock: systemClock, live }), live)
       }
       case 'agent': {
@@ -49,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
         if (loaded.help || !loaded.config) return print(helpText('agent'))
         const config = loaded.config
         const logger = createLogger(config.logLevel, 'layerseed-agent')
-        const live = await watchedConfig(loaded, () => loadAgentConfig(rest).config, agentLiveFields, logger)
+        const live = await watchedConfig(loaded, () => loadAgentConfig(rest).config, liveFieldsOf(agentLiveFields, config), logger)
         return await serveUntilSignal(() => runAgent({ config, logger, clock: systemClock, live }), live)
       }
       case 'demo':

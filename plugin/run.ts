@@ -1,4 +1,5 @@
 import type { JoseTokenVerifier } from '../lib/auth/jose-verifier.js'
+import { followKeyFiles } from '../lib/auth/live-keys.js'
 import { authSettingsOf, tokenAuth } from '../lib/auth/setup.js'
 import { RegistryTokenClient, type Credentials } from '../lib/auth/token-client.js'
 import type { BlobCache } from '../lib/blob-cache.js'
@@ -58,6 +59,7 @@ export async function runAgent(opts: { config: AgentConfig; logger: Logger; cloc
   })
   const upstreams = new Upstreams(config.upstreams)
   const auth = tokenAuth(authSettingsOf(config), clock)
+  const unfollowKeys = auth ? await followKeyFiles({ live, verifier: auth.verifier, logger: logger.child({ part: 'auth' }) }) : undefined
   const own = new Map(
     [...nodeCredentials(config)].map(([u, credentials]) => [u, new RegistryTokenClient({ registry: u, credentials, clock, logger: logger.child({ part: 'node-auth', upstream: u }) })]),
   )
@@ -83,6 +85,7 @@ export async function runAgent(opts: { config: AgentConfig; logger: Logger; cloc
     verifier: auth?.verifier,
     async close() {
       for (const u of unfollow) u()
+      await unfollowKeys?.()
       closeCache()
       await live.close()
       await server.close()

@@ -1,5 +1,6 @@
 import os from 'node:os'
 import type { JoseTokenVerifier } from '../lib/auth/jose-verifier.js'
+import { followKeyFiles } from '../lib/auth/live-keys.js'
 import { authSettingsOf, tokenAuth } from '../lib/auth/setup.js'
 import { SwarmCredentials, swarmSecret } from '../lib/auth/swarm-credential.js'
 import { RegistryTokenClient } from '../lib/auth/token-client.js'
@@ -47,6 +48,7 @@ export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; 
   const live = opts.live ?? LiveConfig.fixed(config, logger)
   const { cache, close: closeCache } = await openCache({ dataDir: config.dataDir, live, clock, logger: logger.child({ part: 'cache' }) })
   const auth = tokenAuth(authSettingsOf(config), clock)
+  const unfollowKeys = auth ? await followKeyFiles({ live, verifier: auth.verifier, logger: logger.child({ part: 'auth' }) }) : undefined
   const originAuth = config.originUsername !== undefined && config.originPassword !== undefined
     ? new RegistryTokenClient({ registry: config.origin, credentials: { username: config.originUsername, password: config.originPassword }, clock, logger: logger.child({ part: 'origin-auth' }) })
     : undefined
@@ -141,6 +143,7 @@ export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; 
     verifier: auth?.verifier,
     async close() {
       for (const u of unfollow) u()
+      await unfollowKeys?.()
       closeCache()
       await live.close()
       queue.close()

@@ -1,18 +1,23 @@
 // Live configuration: a running agent and sidecar watch their --config file
-// (chokidar on a real file) and take the live options from every valid edit.
+// (chokidar on a real file) and take the live options from every valid edit;
+// with token auth they follow the key files too.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { agentLiveFields, loadAgentConfig, loadSidecarConfig, sidecarLiveFields } from '../config/index.js'
+import { agentLiveFields, liveFieldsOf, loadAgentConfig, loadSidecarConfig, sidecarLiveFields } from '../config/index.js'
 import { systemClock } from '../lib/clock.js'
 import { watchedConfig } from '../lib/live-config.js'
 import { runAgent, type RunningAgent } from '../plugin/run.js'
 import { runSidecar, type RunningSidecar } from '../sidecar/run.js'
 import { freePort } from '../demo/ports.js'
 import { waitFor } from '../demo/process.js'
+import { SignJWT } from 'jose'
+import { InvalidTokenError } from '../lib/auth/verifier.js'
+import { RepoName } from '../lib/domain.js'
 import { capturingLogger } from './helpers/configs.js'
+import { makeTokenKeys, type SigningKey } from './helpers/token-keys.js'
 import { cacheStatus } from './helpers/blobs.js'
 
 describe('live configuration', () => {
@@ -99,5 +104,63 @@ describe('live configuration', () => {
     await write('second-token')
     await waitFor(async () => (await post('second-token')) === 202, { timeoutMs: 10_000, intervalMs: 50, what: 'the new token' })
     assert.equal(await post('first-token'), 401)
+  })
+
+  it('follows the token signing keys: a rotated bundle file and a config naming another file, while a broken file changes nothing', async () => {
+    const keys = await makeTokenKeys(path.join(root, 'keys'))
+    const repo = RepoName.parse('library/app')
+    const mint = (k: SigningKey) => new SignJWT({ access: [{ type: 'repository', name: 'library/app', actions: ['pull'] }] })
+      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: k.kid })
+      .setIssuer('issuer')
+      .setAudience('registry')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(k.key)
+    const bundle = path.join(root, 'bundle.pem')
+    const other = path.join(root, 'other.pem')
+    await fs.writeFile(bundle, keys.rsa.cert.toString())
+    await fs.writeFile(other, keys.rsa.cert.toString())
+    const file = path.join(root, 'agent-auth.yaml')
+    const write = (certs: string) => fs.writeFile(file, [
+      'listen: 127.0.0.1:0',
+      `sidecar: http://127.0.0.1:${1}`,
+      `upstream: http://127.0.0.1:${1}`,
+      `data-dir: ${path.join(root, 'agent-auth')}`,
+      'peer-port: 0',
+      'min-free-disk: 0',
+      'auth-realm: http://127.0.0.1:1/token',
+      'auth-issuer: issuer',
+      'auth-service: registry',
+      `auth-root-certs: ${certs}`,
+    ].join('\n') + '\n')
+    await write(bundle)
+    const argv = ['--config', file]
+    const log = capturingLogger()
+    const loaded = loadAgentConfig(argv)
+    const live = await watchedConfig(loaded, () => loadAgentConfig(argv).config, liveFieldsOf(agentLiveFields, loaded.config!), log.logger)
+    const agent = await runAgent({ config: loaded.config!, live, logger: log.logger, clock: systemClock })
+    closers.push(() => agent.close())
+    const accepts = (token: string) => agent.verifier!.verify(token, repo).then(() => true, (err: unknown) => {
+      if (err instanceof InvalidTokenError) return false
+      throw err
+    })
+    const oldToken = await mint(keys.rsa)
+    const newToken = await mint(keys.unknown)
+    assert.equal(await accepts(oldToken), true)
+    assert.equal(await accepts(newToken), false, 'a key no certificate names is refused')
+
+    // The certificate is rotated in place, as a mounted secret is.
+    await fs.writeFile(bundle, keys.rsa.cert.toString() + keys.unknown.cert.toString())
+    await waitFor(() => accepts(newToken), { timeoutMs: 15_000, intervalMs: 200, what: 'the rotated bundle to be read' })
+
+    await fs.writeFile(bundle, 'not a certificate\n')
+    await waitFor(async () => log.has(/token signing keys not reloaded \(auth-root-certs\)/), { timeoutMs: 15_000, intervalMs: 100, what: 'the broken bundle to be refused' })
+    assert.equal(await accepts(newToken), true, 'the running keys stay')
+
+    // The config names another file, which lacks the new key.
+    await write(other)
+    await waitFor(async () => !(await accepts(newToken)), { timeoutMs: 15_000, intervalMs: 200, what: 'the keys of the other file' })
+    assert.equal(await accepts(oldToken), true)
+    assert.equal(agent.live.current.authRootCerts, other)
   })
 })
