@@ -9,6 +9,7 @@ import { Procs } from './procs.js'
 import { Cluster } from './cluster.js'
 import { swarmTable } from './report.js'
 import { runMicroBenches } from './micro.js'
+import { runStartupBench } from './startup.js'
 
 interface Args {
   hosts: number
@@ -19,6 +20,7 @@ interface Args {
   timeoutMs: number
   micro: boolean
   swarm: boolean
+  startup: boolean
   keep: boolean
 }
 
@@ -29,14 +31,15 @@ const HELP = `Usage: npm run bench -- [options]
   --layers MB[,MB...]  layer sizes in MB (default 50)
   --modes LIST         of ${MODES.join(',')} (default all)
   --timeout S          bound on each mode, seconds (default 300)
-  --only swarm|micro   run one part (default both)
+  --only swarm|micro|startup
+                       run one part (default all: startup times a sidecar and an agent on 10,000 cached blobs)
   --keep               keep the work directory
 
-Environment: LAYERSEED_BENCH_NODE_FLAGS adds node flags to the sidecar and
-agents, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (with --keep to read the logs).`
+Environment: LAYERSEED_BENCH_NODE_FLAGS adds node flags to the swarm's sidecar
+and agents, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (with --keep to read the logs).`
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { hosts: 8, mbit: 100, originMbit: 100, layersMb: [50], modes: [...MODES], timeoutMs: 300_000, micro: true, swarm: true, keep: false }
+  const a: Args = { hosts: 8, mbit: 100, originMbit: 100, layersMb: [50], modes: [...MODES], timeoutMs: 300_000, micro: true, swarm: true, startup: true, keep: false }
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]
     const v = () => {
@@ -59,9 +62,10 @@ function parseArgs(argv: string[]): Args {
       for (const m of a.modes) if (!MODES.includes(m)) throw new Error(`--modes: unknown mode ${m}`)
     } else if (k === '--only') {
       const o = v()
-      if (o !== 'swarm' && o !== 'micro') throw new Error('--only: swarm or micro')
+      if (o !== 'swarm' && o !== 'micro' && o !== 'startup') throw new Error('--only: swarm, micro or startup')
       a.micro = o === 'micro'
       a.swarm = o === 'swarm'
+      a.startup = o === 'startup'
     } else if (k === '--keep') a.keep = true
     else if (k === '--help' || k === '-h') {
       process.stdout.write(`${HELP}\n`)
@@ -94,6 +98,7 @@ async function main(): Promise<number> {
       process.stdout.write(`\n${swarmTable(results, imageBytes, args)}\n`)
     }
     if (args.micro) process.stdout.write(`\n${await runMicroBenches(path.join(work, 'micro'), log)}\n`)
+    if (args.startup) process.stdout.write(`\n${await runStartupBench(path.join(work, 'startup'), log)}\n`)
     return 0
   } finally {
     await procs.stopAll()

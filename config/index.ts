@@ -1,3 +1,5 @@
-export { ConfigError, helpText, loadAgentConfig, loadSidecarConfig, type Problem } from './load.js'
+export { ConfigError, deepFreeze, helpText, loadAgentConfig, loadSidecarConfig, type Loaded, type Problem } from './load.js'
 export { parseHostPort, type AgentConfig, type HostPort, type LogLevel, type SidecarConfig } from './schema.js'
-export { parseBytes, parseDuration } from './units.js'
+export { parseBytes, parseDuration, parseRate, parseWatermark, type Watermark } from './units.js'
+export { cacheDefaults, cacheLimitsOf, type CacheConfig } from './governance.js'
+export { agentLiveFields, flagOf, liveFieldsOf, sidecarLiveFields } from './live.js'

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { parse as parseYaml } from 'yaml'
+import { agentAuthProblems, sidecarAuthProblems } from './credential-options.js'
 import { agentOptions, sidecarOptions, type AgentConfig, type OptionSpec, type SidecarConfig } from './schema.js'
+import { checkCacheOptions } from './governance.js'
 
 export interface Problem {
   readonly key: string
@@ -77,7 +79,7 @@ function readFile(file: string, specs: readonly OptionSpec[], problems: Problem[
   return raw
 }
 
-function deepFreeze<T>(o: T): T {
+export function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object') {
     for (const v of Object.values(o)) deepFreeze(v)
     Object.freeze(o)
@@ -85,13 +87,25 @@ function deepFreeze<T>(o: T): T {
   return o
 }
 
-/** Reads flags over the config file, validates every option once, and returns a frozen config. */
-function load<T>(argv: string[], specs: readonly OptionSpec[]): { help: boolean; config?: T } {
+export interface Loaded<T> {
+  readonly help: boolean
+  readonly config?: T
+  /** The file given with --config, which a running process may watch. */
+  readonly configFile?: string
+}
+
+/**
+ * Reads flags over the config file, validates every option once (then the
+ * rules between options, `check`), and returns a frozen config.
+ */
+function load<T>(argv: string[], specs: readonly OptionSpec[], check: (c: Record<string, unknown>) => Problem[]): Loaded<T> {
   const problems: Problem[] = []
   const cli = readArgv(argv, specs, problems)
   if (cli.help) return { help: true }
   const file = cli.configFile ? readFile(cli.configFile, specs, problems) : new Map<string, unknown[]>()
   const out: Record<string, unknown> = {}
+  // A secret and its --…-file form fill one field: giving both is an error.
+  const givenFor = new Map<string, string>()
   for (const spec of specs) {
     const fromCli = cli.raw.get(spec.flag)
     const values = fromCli ?? file.get(spec.flag) ?? (spec.default !== undefined ? [spec.default] : undefined)
@@ -100,6 +114,13 @@ function load<T>(argv: string[], specs: readonly OptionSpec[]): { help: boolean;
       if (spec.required) problems.push({ key: `--${spec.flag}`, message: 'is required' })
       continue
     }
+    const given = fromCli || file.has(spec.flag) ? key : undefined
+    const other = givenFor.get(spec.field)
+    if (given && other) {
+      problems.push({ key, message: `give either ${other} or ${key}, not both` })
+      continue
+    }
+    if (given) givenFor.set(spec.field, key)
     try {
       const parsed = values.map(spec.parse)
       out[spec.field] = spec.repeatable ? parsed : parsed[0]
@@ -107,17 +128,19 @@ function load<T>(argv: string[], specs: readonly OptionSpec[]): { help: boolean;
       problems.push({ key, message: (err as Error).message })
     }
   }
+  const reported = new Set(problems.map((p) => p.key.replace(/^--/, '')))
+  problems.push(...check(out).filter((p) => !reported.has(p.key.replace(/^--/, ''))))
   if (problems.length > 0) throw new ConfigError(problems)
   if (typeof out.dataDir === 'string') out.dataDir = path.resolve(out.dataDir)
-  return { help: false, config: deepFreeze(out) as T }
+  return { help: false, config: deepFreeze(out) as T, configFile: cli.configFile ? path.resolve(cli.configFile) : undefined }
 }
 
-export function loadSidecarConfig(argv: string[]): { help: boolean; config?: SidecarConfig } {
-  return load<SidecarConfig>(argv, sidecarOptions)
+export function loadSidecarConfig(argv: string[]): Loaded<SidecarConfig> {
+  return load<SidecarConfig>(argv, sidecarOptions, (c) => [...sidecarAuthProblems(c), ...checkCacheOptions(c)])
 }
 
-export function loadAgentConfig(argv: string[]): { help: boolean; config?: AgentConfig } {
-  return load<AgentConfig>(argv, agentOptions)
+export function loadAgentConfig(argv: string[]): Loaded<AgentConfig> {
+  return load<AgentConfig>(argv, agentOptions, (c) => [...agentAuthProblems(c), ...checkCacheOptions(c)])
 }
 
 export function helpText(command: 'sidecar' | 'agent'): string {
@@ -131,7 +154,7 @@ export function helpText(command: 'sidecar' | 'agent'): string {
     `Usage: layerseed ${command} [options]`,
     '',
     'Options (each can also be a key of the --config YAML file, without the dashes):',
-    `  --config FILE`.padEnd(34) + 'YAML file with the same keys; flags override it (default: none)',
+    `  --config FILE`.padEnd(34) + 'YAML file with the same keys; flags override it. It is watched: rate limits, cache bounds and the other live options change without a restart (default: none)',
     ...lines,
     `  --help`.padEnd(34) + 'show this help',
   ].join('\n')

@@ -1,4 +1,8 @@
+import { secretFileOption, type AuthFields } from './auth-options.js'
+import { agentAuthOptions, sidecarAuthOptions, type OriginCredentialFields, type UpstreamCredentialFields } from './credential-options.js'
 import { parseBytes, parseDuration } from './units.js'
+import { httpUrl } from './urls.js'
+import { agentGovernanceOptions, sidecarGovernanceOptions, type AgentRateConfig, type CacheConfig, type SidecarRateConfig } from './governance.js'
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
@@ -8,7 +12,7 @@ export interface HostPort {
   readonly port: number
 }
 
-export interface SidecarConfig {
+export interface SidecarConfig extends AuthFields, OriginCredentialFields, CacheConfig, SidecarRateConfig {
   readonly listen: HostPort
   readonly origin: string
   readonly dataDir: string
@@ -21,7 +25,7 @@ export interface SidecarConfig {
   readonly logLevel: LogLevel
 }
 
-export interface AgentConfig {
+export interface AgentConfig extends AuthFields, UpstreamCredentialFields, CacheConfig, AgentRateConfig {
   readonly listen: HostPort
   readonly sidecars: readonly string[]
   readonly upstreams: readonly string[]
@@ -67,15 +71,7 @@ export function parseHostPort(raw: unknown): HostPort {
 
 /** An http(s) base URL without credentials, query or fragment, normalized without a trailing slash. */
 export function parseBaseUrl(raw: unknown): string {
-  const s = str(raw)
-  let u: URL
-  try {
-    u = new URL(s)
-  } catch {
-    throw new Error(`want an http(s) URL, got ${JSON.stringify(s)}`)
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`want an http or https URL, got ${JSON.stringify(s)}`)
-  if (u.username || u.password) throw new Error('credentials do not belong in the URL')
+  const u = httpUrl(str(raw))
   if (u.search || u.hash) throw new Error('a query or fragment does not belong in the URL')
   return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`
 }
@@ -105,11 +101,15 @@ export const sidecarOptions: readonly OptionSpec[] = [
   { flag: 'origin', field: 'origin', arg: 'URL', required: true, help: 'the registry to fetch blobs and manifests from (the only host ever fetched)', parse: parseBaseUrl },
   common.dataDir('/var/lib/layerseed/sidecar'),
   { flag: 'webhook-token', field: 'webhookToken', arg: 'TOKEN', help: 'require Authorization: Bearer TOKEN on webhooks (default: none)', parse: str },
+  secretFileOption('webhook-token', 'webhookToken'),
   { flag: 'preheat-token', field: 'preheatToken', arg: 'TOKEN', help: 'Authorization: Bearer TOKEN that Harbor preheat providers must send; preheat endpoints refuse everyone without it (default: none)', parse: str },
+  secretFileOption('preheat-token', 'preheatToken'),
   common.advertiseHost,
   { flag: 'peer-port', field: 'peerPort', arg: 'PORT', default: '6881', help: 'TCP port of the seeder (0: any free port)', parse: parsePort },
   { flag: 'fetch-concurrency', field: 'fetchConcurrency', arg: 'N', default: '4', help: 'origin fetches at once for pre-seeding', parse: intIn(1, 64) },
   { flag: 'queue-max', field: 'queueMax', arg: 'N', default: '10000', help: 'pending pre-seed jobs before webhooks get 503', parse: intIn(1, 1_000_000) },
+  ...sidecarAuthOptions,
+  ...sidecarGovernanceOptions,
   common.logLevel,
 ]
 
@@ -123,5 +123,7 @@ export const agentOptions: readonly OptionSpec[] = [
   { flag: 'p2p-stall-timeout', field: 'p2pStallTimeoutMs', arg: 'DURATION', default: '10s', help: 'fetch the rest from the upstream when the swarm makes no progress this long', parse: parseDuration },
   { flag: 'http-max-bytes', field: 'httpMaxBytes', arg: 'SIZE', default: '1MiB', help: 'blobs up to this size come over HTTP from the sidecar\'s cache, not the swarm', parse: parseBytes },
   { flag: 'http-alone-max-bytes', field: 'httpAloneMaxBytes', arg: 'SIZE', default: '8MiB', help: 'blobs up to this size also come over HTTP while no other node is fetching or sharing them (the sidecar decides)', parse: parseBytes },
+  ...agentAuthOptions,
+  ...agentGovernanceOptions,
   common.logLevel,
 ]

@@ -21,3 +21,45 @@ export function parseBytes(v: unknown): number {
   if (!m) throw new Error(`want a size like 500MB or 50GiB, got ${JSON.stringify(v)}`)
   return Math.round(Number(m[1]) * SIZE_UNITS[(m[2] ?? 'b').toLowerCase()])
 }
+
+const RATE_RE = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB|bit|Kbit|Mbit|Gbit)?(?:\/s)?$/i
+const RATE_UNITS: Record<string, number> = {
+  b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3,
+  bit: 1 / 8, kbit: 1e3 / 8, mbit: 1e6 / 8, gbit: 1e9 / 8,
+}
+
+/**
+ * A rate in bytes per second: `100MB/s`, `10MiB/s`, `800Mbit`, `1Gbit/s`; a
+ * bare number is bytes per second. Bits only with `bit`, so `Mb` cannot be
+ * read as either. Zero is refused: it would stop every transfer.
+ */
+export function parseRate(v: unknown): number {
+  const text = typeof v === 'number' ? String(v) : v
+  const m = typeof text === 'string' ? RATE_RE.exec(text.trim()) : null
+  const n = m ? Math.round(Number(m[1]) * RATE_UNITS[(m[2] ?? 'b').toLowerCase()]) : NaN
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`want a rate like 100MB/s, 800Mbit or 1Gbit/s (at least 1 byte/s), got ${JSON.stringify(v)}`)
+  return n
+}
+
+/** A share of some maximum (`85%`) or a size (`40GiB`). */
+export type Watermark = { readonly percent: number } | { readonly bytes: number }
+
+export function parseWatermark(v: unknown): Watermark {
+  const m = typeof v === 'string' ? /^(\d+(?:\.\d+)?)\s*%$/.exec(v.trim()) : null
+  if (m) {
+    const percent = Number(m[1])
+    if (percent <= 0 || percent > 100) throw new Error(`want a percentage above 0 and at most 100, got ${JSON.stringify(v)}`)
+    return { percent }
+  }
+  try {
+    return { bytes: parseBytes(v) }
+  } catch {
+    throw new Error(`want a percentage of --cache-max-bytes like 85% or a size like 40GiB, got ${JSON.stringify(v)}`)
+  }
+}
+
+/** A watermark in bytes, or undefined when it is a share of a maximum that is not set. */
+export function watermarkBytes(w: Watermark, maxBytes: number | undefined): number | undefined {
+  if ('bytes' in w) return w.bytes
+  return maxBytes === undefined ? undefined : Math.floor((maxBytes * w.percent) / 100)
+}

@@ -23,6 +23,20 @@ export interface RegistryOptions {
   readonly reachAt?: string
   /** A command prefix, such as `ip netns exec NS`, to run the registry inside a namespace. */
   readonly wrap?: readonly string[]
+  /** Client authentication, as distribution's `auth:` section configures it. */
+  readonly auth?: RegistryAuth
+}
+
+export type RegistryAuth =
+  | { readonly token: { readonly realm: string; readonly service: string; readonly issuer: string; readonly rootCertBundle: string } }
+  | { readonly htpasswd: { readonly realm: string; readonly path: string } }
+
+function authYaml(a: RegistryAuth): string[] {
+  if ('token' in a) {
+    const t = a.token
+    return ['auth:', '  token:', `    realm: ${JSON.stringify(t.realm)}`, `    service: ${JSON.stringify(t.service)}`, `    issuer: ${JSON.stringify(t.issuer)}`, `    rootcertbundle: ${JSON.stringify(t.rootCertBundle)}`]
+  }
+  return ['auth:', '  htpasswd:', `    realm: ${JSON.stringify(a.htpasswd.realm)}`, `    path: ${JSON.stringify(a.htpasswd.path)}`]
 }
 
 const REGISTRY_BIN = '/usr/bin/docker-registry'
@@ -33,6 +47,7 @@ function configYaml(storageDir: string, addr: string, o: RegistryOptions): strin
     'log: { level: warn }',
     `storage: { filesystem: { rootdirectory: ${JSON.stringify(storageDir)} }, delete: { enabled: true } }`,
     `http: { addr: "${addr}" }`,
+    ...(o.auth ? authYaml(o.auth) : []),
   ]
   if (o.notifyUrl) {
     lines.push(
@@ -50,7 +65,7 @@ function configYaml(storageDir: string, addr: string, o: RegistryOptions): strin
   return `${lines.join('\n')}\n`
 }
 
-/** Starts Debian's docker-registry (distribution 2.8) on a free loopback port. */
+/** Starts Debian's docker-registry (distribution 2.8) on a free loopback port; with `auth`, /v2/ answers 401 when ready. */
 export async function startRegistry(o: RegistryOptions): Promise<Registry> {
   await fs.mkdir(o.dir, { recursive: true })
   const storageDir = path.join(o.dir, 'storage')
@@ -64,7 +79,8 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
   try {
     await waitFor(async () => {
       if (proc.child.exitCode !== null) throw new Error(`docker-registry exited; see ${path.join(o.dir, 'registry.log')}`)
-      return (await fetch(`${url}/v2/`)).status === 200
+      const status = (await fetch(`${url}/v2/`)).status
+      return status === 200 || (o.auth !== undefined && status === 401)
     }, { timeoutMs: 15_000, intervalMs: 100, what: 'docker-registry to answer /v2/' })
   } catch (err) {
     await proc.stop()

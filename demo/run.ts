@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { cacheDefaults } from '../config/index.js'
 import { systemClock } from '../lib/clock.js'
 import { Digest } from '../lib/domain.js'
 import { createLogger } from '../lib/logger.js'
@@ -56,14 +57,14 @@ export async function runDemo(argv: string[]): Promise<number> {
     proxy = await startCountingProxy(registry.url)
     say(`registry      ${registry.url} (blob reads counted at ${proxy.url})`)
     sidecar = await runSidecar({
-      config: Object.freeze({ listen: { host: '127.0.0.1', port: sidecarPort }, origin: proxy.url, dataDir: path.join(root, 'sidecar'), webhookToken: token, advertiseHost: '127.0.0.1', peerPort: 0, fetchConcurrency: 4, queueMax: 10000, logLevel: 'warn' as const }),
+      config: Object.freeze({ ...cacheDefaults(), listen: { host: '127.0.0.1', port: sidecarPort }, origin: proxy.url, dataDir: path.join(root, 'sidecar'), webhookToken: token, advertiseHost: '127.0.0.1', peerPort: 0, fetchConcurrency: 4, queueMax: 10000, swarmCredentialTtlMs: 3_600_000, logLevel: 'warn' as const }),
       logger: logger.child({ process: 'sidecar' }),
       clock: systemClock,
     })
     say(`sidecar       ${sidecar.url}`)
     for (const name of ['agent-1', 'agent-2']) {
       const agent = await runAgent({
-        config: Object.freeze({ listen: { host: '127.0.0.1', port: 0 }, sidecars: [sidecar.url], upstreams: [proxy.url], dataDir: path.join(root, name), advertiseHost: '127.0.0.1', peerPort: 0, p2pStallTimeoutMs: 10_000, httpMaxBytes: 1 << 20, httpAloneMaxBytes: 8 << 20, logLevel: 'warn' as const }),
+        config: Object.freeze({ ...cacheDefaults(), listen: { host: '127.0.0.1', port: 0 }, sidecars: [sidecar.url], upstreams: [proxy.url], dataDir: path.join(root, name), advertiseHost: '127.0.0.1', peerPort: 0, p2pStallTimeoutMs: 10_000, httpMaxBytes: 1 << 20, httpAloneMaxBytes: 8 << 20, logLevel: 'warn' as const }),
         logger: logger.child({ process: name }),
         clock: systemClock,
       })

@@ -22,12 +22,13 @@ function skopeo(wrap: Wrap, args: string[], env: NodeJS.ProcessEnv): Promise<unk
 }
 
 /** Pushes an OCI layout to a registry over plain HTTP. */
-export async function skopeoPush(image: OciImage, registryHost: string, ref: string, opts: { workDir?: string; wrap?: Wrap } = {}): Promise<void> {
+export async function skopeoPush(image: OciImage, registryHost: string, ref: string, opts: { workDir?: string; wrap?: Wrap; creds?: string } = {}): Promise<void> {
   const workDir = opts.workDir ?? path.join(image.layoutDir, '.skopeo')
   const conf = path.join(workDir, 'registries.conf')
   const env = await isolatedEnv(workDir, conf)
   await fs.writeFile(conf, '')
-  await skopeo(opts.wrap ?? [], ['--registries-conf', conf, 'copy', '--dest-tls-verify=false', `oci:${image.layoutDir}:${image.ref}`, `docker://${registryHost}/${ref}`], env)
+  const creds = opts.creds ? [`--dest-creds=${opts.creds}`] : []
+  await skopeo(opts.wrap ?? [], ['--registries-conf', conf, 'copy', '--dest-tls-verify=false', ...creds, `oci:${image.layoutDir}:${image.ref}`, `docker://${registryHost}/${ref}`], env)
 }
 
 export interface Pulled {
@@ -39,9 +40,10 @@ export interface Pulled {
 /**
  * Copies an image to a `dir:` layout. With `mirror`, skopeo is given a
  * registries.conf that makes `<mirror>/<source host_port>` the mirror of the
- * source registry, the way podman and CRI-O nodes are set up.
+ * source registry, the way podman and CRI-O nodes are set up. `creds`
+ * (`user:password`) go to the source's token realm (`--src-creds`).
  */
-export async function skopeoPull(o: { source: string; destDir: string; mirror?: string; workDir: string; wrap?: Wrap }): Promise<Pulled> {
+export async function skopeoPull(o: { source: string; destDir: string; mirror?: string; workDir: string; wrap?: Wrap; creds?: string }): Promise<Pulled> {
   const conf = path.join(o.workDir, 'registries.conf')
   const env = await isolatedEnv(o.workDir, conf)
   const host = o.source.split('/')[0]
@@ -50,6 +52,7 @@ export async function skopeoPull(o: { source: string; destDir: string; mirror?: 
     : []
   await fs.writeFile(conf, lines.join('\n'))
   await fs.mkdir(o.destDir, { recursive: true })
-  await skopeo(o.wrap ?? [], ['--registries-conf', conf, 'copy', '--src-tls-verify=false', `docker://${o.source}`, `dir:${o.destDir}`], env)
+  const creds = o.creds ? [`--src-creds=${o.creds}`] : []
+  await skopeo(o.wrap ?? [], ['--registries-conf', conf, 'copy', '--src-tls-verify=false', ...creds, `docker://${o.source}`, `dir:${o.destDir}`], env)
   return { dir: o.destDir, blobPath: (d) => path.join(o.destDir, d.replace(/^sha256:/, '')) }
 }

@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto'
 import fs, { type FileHandle } from 'node:fs/promises'
-import type { Digest } from './domain.js'
-import { AppError } from './errors.js'
-import { pieceLengthFor, type BlobHashes } from './blob-hasher.js'
-import type { BlobInfo, BlobWriter } from './blob-store.js'
+import type { BlobCheck, BlobHashes } from './blob-hasher.js'
+import type { BlobInfo, RandomAccessWriter } from './blob-store.js'
+import { AppError, storageError } from './errors.js'
 
 /**
  * A blob written out of order (swarm pieces at their offsets) and hashed in
@@ -16,33 +14,35 @@ import type { BlobInfo, BlobWriter } from './blob-store.js'
  * Not safe for concurrent `write` calls; `writeAt` and `readAt` may overlap
  * each other and `write`.
  */
-export class RandomAccessBlobWriter implements BlobWriter {
-  private readonly sha256 = createHash('sha256')
-  private hashed = 0
+export class RandomAccessBlobWriter implements RandomAccessWriter {
   /** Ranges `writeAt` has put (or is putting) on disk, by offset. */
   private readonly placed = new Map<number, number>()
   private readonly pending = new Set<Promise<void>>()
   private failed: unknown
-  private verified: BlobHashes | undefined
   private state: 'open' | 'committed' | 'closed' = 'open'
   private closing: Promise<void> | undefined
 
   constructor(
-    private readonly digest: Digest,
-    readonly size: number,
+    private readonly check: BlobCheck,
     private readonly tmp: string,
     private readonly final: string,
     private readonly fh: FileHandle,
   ) {}
 
+  get size(): number {
+    return this.check.size
+  }
+
   get bytes(): number {
-    return this.hashed
+    return this.check.bytes
   }
 
   /** Writes bytes at an offset; they count towards the sha256 only when `write` reaches them. */
   async writeAt(offset: number, buf: Uint8Array): Promise<void> {
-    if (offset < 0 || offset + buf.length > this.size) throw new AppError('DIGEST_MISMATCH', `bytes ${offset}+${buf.length} lie outside ${this.digest}'s ${this.size} bytes`)
-    if (this.state !== 'open') throw new Error(`${this.digest}: write after the blob was ${this.state}`)
+    if (offset < 0 || offset + buf.length > this.size) {
+      throw new AppError('DIGEST_MISMATCH', `bytes ${offset}+${buf.length} lie outside ${this.check.digest}'s ${this.size} bytes`)
+    }
+    if (this.state !== 'open') throw new Error(`${this.check.digest}: write after the blob was ${this.state}`)
     this.placed.set(offset, buf.length)
     const w = writeFully(this.fh, buf, offset)
     this.pending.add(w)
@@ -51,52 +51,47 @@ export class RandomAccessBlobWriter implements BlobWriter {
     } catch (err) {
       this.placed.delete(offset)
       this.failed ??= err
-      throw err
+      throw storageError(err, `writing ${this.check.digest}`)
     } finally {
       this.pending.delete(w)
     }
   }
 
   async readAt(offset: number, length: number): Promise<Buffer> {
-    if (this.state === 'closed') throw new Error(`${this.digest}: read after release`)
+    if (this.state === 'closed') throw new Error(`${this.check.digest}: read after release`)
     return readFully(this.fh, offset, length)
   }
 
   async write(chunk: Buffer): Promise<void> {
-    if (this.hashed + chunk.length > this.size) {
-      throw new AppError('DIGEST_MISMATCH', `content of ${this.digest} runs past its ${this.size} bytes`)
-    }
-    const offset = this.hashed
-    this.sha256.update(chunk)
-    this.hashed += chunk.length
+    const offset = this.check.bytes
+    this.check.update(chunk)
     if (this.placed.get(offset) === chunk.length) return
     await this.writeAt(offset, chunk)
   }
 
   async verify(): Promise<BlobHashes> {
-    if (this.verified) return this.verified
-    if (this.state !== 'open') throw new Error(`${this.digest}: verify after the blob was ${this.state}`)
-    const hex = this.sha256.digest('hex')
-    if (hex !== this.digest.hex || this.hashed !== this.size) {
+    try {
+      return this.check.finish()
+    } catch (err) {
       await this.abort()
-      throw new AppError('DIGEST_MISMATCH', `content of ${this.digest} hashed to sha256:${hex} (${this.hashed} of ${this.size} bytes)`)
+      throw err
     }
-    // The torrent's pieces describe these bytes already: no piece hashes here, as with `begin(..., { pieces: false })`.
-    this.verified = { sha256Hex: hex, size: this.size, pieceLength: pieceLengthFor(this.size), pieces: Buffer.alloc(0) }
-    return this.verified
   }
 
   async commit(): Promise<{ info: BlobInfo; hashes: BlobHashes }> {
+    if (this.state !== 'open') throw new Error(`${this.check.digest}: commit after the blob was ${this.state}`)
     const hashes = await this.verify()
-    await Promise.allSettled([...this.pending])
-    if (this.failed) {
+    try {
+      await Promise.allSettled([...this.pending])
+      if (this.failed) throw this.failed
+      await this.fh.sync()
+      await fs.rename(this.tmp, this.final)
+    } catch (err) {
       await this.abort()
-      throw this.failed
+      throw storageError(err, `storing ${this.check.digest}`)
     }
-    await this.fh.sync()
-    await fs.rename(this.tmp, this.final)
     this.state = 'committed'
-    return { info: { digest: this.digest, size: this.size, path: this.final }, hashes }
+    return { info: { digest: this.check.digest, size: this.size, path: this.final }, hashes }
   }
 
   /** Removes the partial file; after `commit` only closes the file. Safe to call twice. */
@@ -106,14 +101,18 @@ export class RandomAccessBlobWriter implements BlobWriter {
     if (wasOpen) await fs.rm(this.tmp, { force: true })
   }
 
-  /** Closes the file once committed (readers are done with it); before that, the owner aborts. */
+  async detach(): Promise<BlobCheck> {
+    await this.abort()
+    return this.check
+  }
+
   async release(): Promise<void> {
     if (this.state === 'committed') await this.close()
   }
 
   private close(): Promise<void> {
     this.state = 'closed'
-    this.closing ??= this.fh.close()
+    this.closing ??= this.fh.close().catch(() => undefined)
     return this.closing
   }
 }

@@ -1,4 +1,6 @@
 import { createHash, type Hash } from 'node:crypto'
+import type { Digest } from './domain.js'
+import { AppError } from './errors.js'
 
 /**
  * Fixed piece-length rule: a power of two between 256 KiB and 4 MiB, aiming at
@@ -67,5 +69,41 @@ export class BlobHasher {
       pieceLength: this.pieceLength,
       pieces: Buffer.concat(this.done),
     }
+  }
+}
+
+/** Hashes a blob as it streams and, at the end, checks it against its digest and size. */
+export class BlobCheck {
+  private readonly hasher: BlobHasher
+  private result: BlobHashes | undefined
+
+  constructor(
+    readonly digest: Digest,
+    readonly size: number,
+    pieces = true,
+  ) {
+    this.hasher = new BlobHasher(size, pieces)
+  }
+
+  get bytes(): number {
+    return this.hasher.bytes
+  }
+
+  /** Throws DIGEST_MISMATCH, hashing nothing, when the chunk runs past the announced size. */
+  update(chunk: Buffer): void {
+    // A source that sends more than the size it announced is wrong already: stop before hashing it.
+    if (this.hasher.bytes + chunk.length > this.size) {
+      throw new AppError('DIGEST_MISMATCH', `content of ${this.digest} runs past its ${this.size} bytes`)
+    }
+    this.hasher.update(chunk)
+  }
+
+  /** The hashes, or DIGEST_MISMATCH when the bytes are not the blob. Asking again answers the same. */
+  finish(): BlobHashes {
+    const hashes = (this.result ??= this.hasher.finish())
+    if (hashes.sha256Hex !== this.digest.hex || hashes.size !== this.size) {
+      throw new AppError('DIGEST_MISMATCH', `content of ${this.digest} hashed to sha256:${hashes.sha256Hex} (${hashes.size} of ${this.size} bytes)`)
+    }
+    return hashes
   }
 }

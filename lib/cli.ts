@@ -1,5 +1,6 @@
-import { ConfigError, helpText, loadAgentConfig, loadSidecarConfig } from '../config/index.js'
+import { agentLiveFields, ConfigError, helpText, liveFieldsOf, loadAgentConfig, loadSidecarConfig, sidecarLiveFields } from '../config/index.js'
 import { systemClock } from './clock.js'
+import { watchedConfig } from './live-config.js'
 import { createLogger } from './logger.js'
 import { runSidecar } from '../sidecar/run.js'
 import { runAgent } from '../plugin/run.js'
@@ -14,9 +15,15 @@ Commands:
 
 Run 'layerseed <command> --help' for the options of a command.`
 
-/** Runs a long-lived process until SIGINT/SIGTERM; returns the exit code. */
-async function serveUntilSignal(start: () => Promise<{ close(): Promise<void> }>): Promise<number> {
-  const running = await start()
+/** Runs a long-lived process until SIGINT/SIGTERM; returns the exit code. The process owns `live` once it started. */
+async function serveUntilSignal(start: () => Promise<{ close(): Promise<void> }>, live: { close(): Promise<void> }): Promise<number> {
+  let running: { close(): Promise<void> }
+  try {
+    running = await start()
+  } catch (err) {
+    await live.close()
+    throw err
+  }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve)
     process.once('SIGTERM', resolve)
@@ -30,16 +37,20 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'sidecar': {
-        const { help, config } = loadSidecarConfig(rest)
-        if (help || !config) return print(helpText('sidecar'))
+        const loaded = loadSidecarConfig(rest)
+        if (loaded.help || !loaded.config) return print(helpText('sidecar'))
+        const config = loaded.config
         const logger = createLogger(config.logLevel, 'layerseed-sidecar')
-        return await serveUntilSignal(() => runSidecar({ config, logger, clock: systemClock }))
+        const live = await watchedConfig(loaded, () => loadSidecarConfig(rest).config, liveFieldsOf(sidecarLiveFields, config), logger)
+        return await serveUntilSignal(() => runSidecar({ config, logger, clock: systemClock, live }), live)
       }
       case 'agent': {
-        const { help, config } = loadAgentConfig(rest)
-        if (help || !config) return print(helpText('agent'))
+        const loaded = loadAgentConfig(rest)
+        if (loaded.help || !loaded.config) return print(helpText('agent'))
+        const config = loaded.config
         const logger = createLogger(config.logLevel, 'layerseed-agent')
-        return await serveUntilSignal(() => runAgent({ config, logger, clock: systemClock }))
+        const live = await watchedConfig(loaded, () => loadAgentConfig(rest).config, liveFieldsOf(agentLiveFields, config), logger)
+        return await serveUntilSignal(() => runAgent({ config, logger, clock: systemClock, live }), live)
       }
       case 'demo':
         if (rest.includes('--help') || rest.includes('-h')) return print(demoHelp)

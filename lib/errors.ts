@@ -3,6 +3,9 @@
 
 export const ErrorCodes = {
   WEBHOOK_UNAUTHORIZED: { status: 401, message: 'missing or wrong bearer token' },
+  UNAUTHORIZED: { status: 401, message: 'authentication required' },
+  DENIED: { status: 403, message: 'requested access to the resource is denied' },
+  UPSTREAM_AUTH_FAILED: { status: 502, message: 'the registry refused this process\'s own credentials' },
   PREHEAT_UNAUTHORIZED: { status: 401, message: 'missing or wrong preheat provider bearer token' },
   PREHEAT_JOB_UNKNOWN: { status: 404, message: 'no such preheat job' },
   PREHEAT_URL_INVALID: { status: 400, message: 'the preheat url is not a manifest URL on the configured origin' },
@@ -17,6 +20,7 @@ export const ErrorCodes = {
   BLOB_UNKNOWN: { status: 404, message: 'blob unknown' },
   BLOB_FETCH_FAILED: { status: 502, message: 'could not fetch the blob from the origin' },
   DIGEST_MISMATCH: { status: 502, message: 'content does not match its digest' },
+  INSUFFICIENT_STORAGE: { status: 507, message: 'not enough free disk space to store the blob' },
   UPSTREAM_NOT_ALLOWED: { status: 403, message: 'upstream registry is not configured' },
   UPSTREAM_UNREACHABLE: { status: 502, message: 'upstream registry is unreachable' },
   NOT_FOUND: { status: 404, message: 'no such route' },
@@ -28,7 +32,8 @@ export type ErrorCode = keyof typeof ErrorCodes
 export class AppError extends Error {
   readonly status: number
 
-  constructor(readonly code: ErrorCode, message?: string, cause?: unknown) {
+  /** `headers` go on the response, e.g. the WWW-Authenticate challenge of a 401. */
+  constructor(readonly code: ErrorCode, message?: string, cause?: unknown, readonly headers?: Readonly<Record<string, string>>) {
     super(message ?? ErrorCodes[code].message, { cause })
     this.name = 'AppError'
     this.status = ErrorCodes[code].status
@@ -38,4 +43,15 @@ export class AppError extends Error {
 /** The registry API's error body, which docker, containerd and skopeo all print. */
 export function errorBody(code: string, message: string): { errors: Array<{ code: string; message: string }> } {
   return { errors: [{ code, message }] }
+}
+
+/** A write failed because the disk (or a quota) is full: INSUFFICIENT_STORAGE; anything else is returned as it is. */
+export function storageError(err: unknown, what: string): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new AppError('INSUFFICIENT_STORAGE', `${what}: the disk is full (${code})`, err)
+  return err
+}
+
+export function isInsufficientStorage(err: unknown): boolean {
+  return err instanceof AppError && err.code === 'INSUFFICIENT_STORAGE'
 }

@@ -16,6 +16,7 @@ export function errorMiddleware(logger: Logger) {
       res.destroy()
       return
     }
+    if (e.headers) res.set(e.headers)
     res.status(e.status).json(errorBody(e.code, e.message))
   }
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
+import type { RegistryAuthorizer } from './auth/token-client.js'
 import type { Digest, RepoName } from './domain.js'
 import { AppError } from './errors.js'
 import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from './manifest.js'
@@ -44,12 +45,28 @@ export class RegistryClient {
   constructor(
     readonly baseUrl: string,
     private readonly headersTimeoutMs = 30_000,
+    /** This process's own credentials, used when a caller passes no Authorization. */
+    private readonly auth?: RegistryAuthorizer,
   ) {}
 
+  /**
+   * A caller's Authorization is sent as it is. Without one, the process's own
+   * credentials are used, and a 401 is followed once: its challenge says where
+   * a fresh token comes from.
+   */
+  private async request(path: string, init: { method?: string; headers?: Record<string, string>; repo: RepoName } & RequestOptions): Promise<Response> {
+    if (init.authorization || !this.auth) return this.send(path, init, init.authorization)
+    const first = await this.send(path, init, await this.auth.authorization(init.repo))
+    if (first.status !== 401) return first
+    await first.body?.cancel()
+    this.auth.challenged(first.headers.get('www-authenticate') ?? undefined, init.repo)
+    return this.send(path, init, await this.auth.authorization(init.repo))
+  }
+
   /** The timeout covers connecting and the response headers only: a large body may take as long as it takes. */
-  private async request(path: string, init: { method?: string; headers?: Record<string, string> } & RequestOptions): Promise<Response> {
+  private async send(path: string, init: { method?: string; headers?: Record<string, string> } & RequestOptions, authorization: string | undefined): Promise<Response> {
     const headers: Record<string, string> = { ...init.headers }
-    if (init.authorization) headers.authorization = init.authorization
+    if (authorization) headers.authorization = authorization
     const headersDeadline = new AbortController()
     const timer = setTimeout(() => headersDeadline.abort(new Error(`no response headers within ${this.headersTimeoutMs} ms`)), this.headersTimeoutMs)
     const signal = init.signal ? AbortSignal.any([init.signal, headersDeadline.signal]) : headersDeadline.signal
@@ -72,7 +89,7 @@ export class RegistryClient {
    * the digest is computed from the bytes, so a lying header cannot redirect us.
    */
   async getManifestByReference(repo: RepoName, reference: string, opts: RequestOptions = {}): Promise<{ digest: string; manifest: ParsedManifest }> {
-    const res = await this.request(`/v2/${repo}/manifests/${reference}`, { ...opts, headers: { accept: MANIFEST_ACCEPT } })
+    const res = await this.request(`/v2/${repo}/manifests/${reference}`, { ...opts, repo, headers: { accept: MANIFEST_ACCEPT } })
     if (!res.ok) {
       await res.body?.cancel()
       throw new AppError(res.status === 404 ? 'BLOB_UNKNOWN' : 'BLOB_FETCH_FAILED', `manifest ${repo}${reference.includes(':') ? '@' : ':'}${reference}: HTTP ${res.status}`)
@@ -93,7 +110,7 @@ export class RegistryClient {
   async openBlob(repo: RepoName, digest: Digest, opts: RequestOptions & { offset?: number } = {}): Promise<OpenedBlob> {
     const offset = opts.offset ?? 0
     const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {}
-    const res = await this.request(`/v2/${repo}/blobs/${digest}`, { ...opts, headers })
+    const res = await this.request(`/v2/${repo}/blobs/${digest}`, { ...opts, repo, headers })
     const wanted = offset > 0 ? 206 : 200
     if (res.status !== wanted || !res.body) {
       await res.body?.cancel()
@@ -113,7 +130,7 @@ export class RegistryClient {
 
   /** HEAD a blob: its size, or undefined when the registry does not have it. */
   async headBlob(repo: RepoName, digest: Digest, opts: RequestOptions = {}): Promise<number | undefined> {
-    const res = await this.request(`/v2/${repo}/blobs/${digest}`, { ...opts, method: 'HEAD' })
+    const res = await this.request(`/v2/${repo}/blobs/${digest}`, { ...opts, repo, method: 'HEAD' })
     if (res.status === 404) return undefined
     if (!res.ok) throw new AppError('BLOB_FETCH_FAILED', `HEAD blob ${repo}@${digest}: HTTP ${res.status}`)
     return Number(res.headers.get('content-length'))

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import WebTorrent, { type Torrent, type Wire } from 'webtorrent'
 import type { Logger } from './logger.js'
+import { RateLimit } from './rate-limit.js'
 import { superSeed } from './super-seed.js'
 import { patchWires } from './wire-patches.js'
 import { neverRequest, segmentOrder, takeOverRequests } from './piece-picker.js'
@@ -51,6 +52,8 @@ export interface Download {
 export class Swarm {
   private readonly client: WebTorrent
   private readonly self: Self
+  /** Host-wide limits every peer connection passes through; HTTP transfers join them. */
+  readonly rates: { readonly download: RateLimit; readonly upload: RateLimit }
 
   constructor(private readonly opts: SwarmOptions) {
     patchWires()
@@ -68,6 +71,7 @@ export class Swarm {
     })
     this.client.on('error', (err: unknown) => opts.logger.error({ err }, 'swarm error'))
     this.self = { peerId, addr: () => `${opts.advertiseHost}:${this.client.torrentPort}` }
+    this.rates = { download: new RateLimit(this.client.throttleGroups.down), upload: new RateLimit(this.client.throttleGroups.up) }
   }
 
   /** Resolves once the peer port is bound. */
@@ -115,8 +119,24 @@ export class Swarm {
     return { torrent: t, received, stream: () => Readable.from(verifiedInOrder(t)), lastActivity: () => last, peersSeen: () => seen.size }
   }
 
+  /**
+   * Whether peers are taking the blob named `name` from this host now: one is
+   * interested in it, or was sent bytes in the last seconds. Cheap: it reads
+   * the wires' state, for the few blobs the reaper considers.
+   */
+  uploading(name: string): boolean {
+    const t = this.client.torrents.find((x) => x.name === name)
+    return t !== undefined && t.wires.some((w) => w.peerInterested || w.uploadSpeed() > 0)
+  }
+
   async has(infoHash: string): Promise<boolean> {
     return (await this.client.get(infoHash)) !== null
+  }
+
+  /** Stops sharing the torrent of the blob named `name`, if it is shared. */
+  async removeNamed(name: string): Promise<void> {
+    const t = this.client.torrents.find((x) => x.name === name)
+    if (t) await this.remove(t.infoHash)
   }
 
   /** Stops sharing a torrent; with dropFiles, deletes what it downloaded too. */
@@ -156,7 +176,8 @@ async function* verifiedInOrder(t: Torrent): AsyncGenerator<Buffer> {
       })
     }
     yield await new Promise<Buffer>((resolve, reject) =>
-      t.store.get(i, undefined, (err, buf) => (err || !buf ? reject(err ?? new Error(`piece ${i} unreadable`)) : resolve(Buffer.from(buf)))),
+      // The store hands out Buffers already; a plain Uint8Array is wrapped, not copied.
+      t.store.get(i, undefined, (err, buf) => (err || !buf ? reject(err ?? new Error(`piece ${i} unreadable`)) : resolve(Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length)))),
     )
   }
 }

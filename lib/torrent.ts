@@ -17,7 +17,7 @@ export interface BlobTorrent {
  * info-hash is the same wherever it is built; the announce URL is outside it.
  * No creation date or creator is written, so the file itself is reproducible too.
  */
-export function buildTorrent(digest: Digest, hashes: BlobHashes, announce: string): BlobTorrent {
+export function buildTorrent(digest: Digest, hashes: BlobHashes, announce: string | ((infoHash: InfoHash) => string)): BlobTorrent {
   const info = {
     length: hashes.size,
     name: digest.hex,
@@ -26,7 +26,7 @@ export function buildTorrent(digest: Digest, hashes: BlobHashes, announce: strin
     private: 1,
   }
   const infoHash = InfoHash.parse(createHash('sha1').update(bencode.encode(info)).digest('hex'))
-  const torrent = Buffer.from(bencode.encode({ announce, info }))
+  const torrent = Buffer.from(bencode.encode({ announce: typeof announce === 'string' ? announce : announce(infoHash), info }))
   return { digest, size: hashes.size, infoHash, torrent }
 }
 
@@ -47,4 +47,10 @@ export function parseTorrent(buf: Buffer): ParsedTorrent {
   const infoHash = InfoHash.parse(createHash('sha1').update(bencode.encode(info)).digest('hex'))
   const announce = decoded.announce ? Buffer.from(decoded.announce).toString('utf8') : undefined
   return { name, size: info.length, infoHash, announce }
+}
+
+/** The same torrent with another announce URL; the info dictionary, and so the info-hash, is unchanged. */
+export function withAnnounce(torrent: Buffer, announce: string): Buffer {
+  const decoded = bencode.decode(torrent) as Record<string, unknown>
+  return Buffer.from(bencode.encode({ ...decoded, announce }))
 }

@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express'
-import type { BlobStore } from '../lib/blob-store.js'
+import type { BlobCache } from '../lib/blob-cache.js'
 import type { Clock } from '../lib/clock.js'
 import type { Digest, RepoName } from '../lib/domain.js'
 import { writeChunk } from '../lib/http.js'
@@ -9,7 +9,7 @@ import type { SidecarClient } from '../sidecar/client.js'
 import { emptySources, type Puller, type SourceBytes } from './puller.js'
 
 export interface BlobRouteDeps {
-  readonly store: BlobStore
+  readonly store: BlobCache
   readonly puller: Puller
   readonly sidecars: SidecarClient
   readonly logger: Logger
@@ -21,6 +21,8 @@ export interface BlobRequest {
   readonly repo: RepoName
   readonly digest: Digest
   readonly origin: RegistryClient
+  /** Sent to the sidecars and the upstream: the client's, or the node's own. */
+  readonly authorization?: string
 }
 
 function blobHeaders(res: Response, digest: Digest, size: number): void {
@@ -37,6 +39,11 @@ function parseRange(h: string | undefined, size: number): { start: number; end: 
   return start < size && start <= end ? { start, end } : 'invalid'
 }
 
+/** The error code for a status relayed from the upstream, as the registry itself names it. */
+function relayedCode(status: number): string {
+  return ({ 401: 'UNAUTHORIZED', 403: 'DENIED', 404: 'BLOB_UNKNOWN' } as Record<number, string>)[status] ?? 'UPSTREAM_ERROR'
+}
+
 /**
  * GET and HEAD of one blob: from the cache when present, else pulled (swarm,
  * then origin). While a blob is pulled, other requests for it wait and then
@@ -48,12 +55,19 @@ export class BlobRoute {
   constructor(private readonly deps: BlobRouteDeps) {}
 
   async handle(req: Request, res: Response, blob: BlobRequest): Promise<void> {
-    const authorization = req.get('authorization')
+    const authorization = blob.authorization
     const started = this.deps.clock.now()
     const pending = this.inflight.get(blob.digest.hex)
     if (pending) await pending.catch(() => undefined)
-    const cached = await this.deps.store.stat(blob.digest)
-    if (cached) return this.serveCached(req, res, blob, cached.size, started)
+    // Held while it is served, so a slow client's blob is not evicted under it.
+    const cached = await this.deps.store.acquire(blob.digest)
+    if (cached) {
+      try {
+        return await this.serveCached(req, res, blob, cached.info.size, started)
+      } finally {
+        cached.release()
+      }
+    }
     if (req.method === 'HEAD') return this.head(res, blob, authorization)
 
     let held: Buffer | undefined
@@ -79,12 +93,12 @@ export class BlobRoute {
     this.inflight.set(blob.digest.hex, run)
     try {
       const result = await run
-      this.deps.logger.info({ digest: blob.digest.toString(), bytes: result.size, ms: this.deps.clock.now() - started, sources: result.sources, peers: result.peers, fellBack: result.fellBack }, 'blob served')
+      this.deps.logger.info({ digest: blob.digest.toString(), bytes: result.size, ms: this.deps.clock.now() - started, sources: result.sources, peers: result.peers, fellBack: result.fellBack, cached: result.cached }, 'blob served')
     } catch (err) {
       this.deps.logger.warn({ digest: blob.digest.toString(), err: (err as Error).message }, 'blob pull failed')
       if (!res.headersSent && err instanceof UpstreamStatusError) {
         if (err.wwwAuthenticate) res.set('www-authenticate', err.wwwAuthenticate)
-        res.status(err.upstreamStatus).json({ errors: [{ code: err.upstreamStatus === 404 ? 'BLOB_UNKNOWN' : 'UPSTREAM_ERROR', message: err.message }] })
+        res.status(err.upstreamStatus).json({ errors: [{ code: relayedCode(err.upstreamStatus), message: err.message }] })
         return
       }
       throw err

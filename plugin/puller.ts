@@ -1,9 +1,11 @@
 import type { Readable } from 'node:stream'
-import type { RandomAccessBlobWriter } from '../lib/blob-file.js'
-import type { BlobStore, BlobWriter } from '../lib/blob-store.js'
+import type { BlobCache } from '../lib/blob-cache.js'
+import type { RandomAccessWriter } from '../lib/blob-store.js'
+import { CacheWriter } from '../lib/cache-writers.js'
 import type { Clock } from '../lib/clock.js'
 import type { Digest, RepoName } from '../lib/domain.js'
 import type { Logger } from '../lib/logger.js'
+import type { RateLimit } from '../lib/rate-limit.js'
 import type { RegistryClient } from '../lib/registry-client.js'
 import { withStallTimeout } from '../lib/stall.js'
 import type { Swarm } from '../lib/swarm.js'
@@ -32,7 +34,7 @@ export interface PullSink {
 }
 
 export interface PullerDeps {
-  readonly store: BlobStore
+  readonly store: BlobCache
   readonly swarm: Swarm
   readonly sidecars: SidecarClient
   readonly logger: Logger
@@ -40,6 +42,8 @@ export interface PullerDeps {
   readonly stallTimeoutMs: number
   /** Blobs the agent takes over HTTP from the sidecar's cache, in the answer to its torrent request. */
   readonly inline: InlineLimits
+  /** The host's download limit, for bytes that come over HTTP (the swarm's connections pass through it already). */
+  readonly downloadRate: RateLimit
 }
 
 export interface PullResult {
@@ -48,6 +52,8 @@ export interface PullResult {
   readonly size: number
   readonly sources: SourceBytes
   readonly fellBack: boolean
+  /** False when the disk could not hold the blob: it was verified and served, not stored. */
+  readonly cached: boolean
 }
 
 /** One pull's running state: every byte goes to the store's writer and the sink, in order. */
@@ -56,7 +62,7 @@ class Transfer {
   readonly sources = emptySources()
 
   constructor(
-    readonly writer: BlobWriter,
+    readonly writer: CacheWriter,
     private readonly sink: PullSink,
   ) {}
 
@@ -92,33 +98,40 @@ export class Puller {
     let t: Transfer | undefined
     let peers = 0
     let fellBack = fetched === undefined
-    // A completed swarm download, seeding from the writer's file: dropped if the blob is not committed.
+    // A completed swarm download, seeding from the writer's file: dropped unless the blob is committed.
     let downloaded: string | undefined
+    const limit = (s: Readable) => this.deps.downloadRate.limit(s)
+    const release = this.deps.store.pin(req.digest)
     try {
       if (fetched) {
         const size = fetched.parsed.size
         // The torrent's pieces already describe these bytes: only the sha256 is computed here.
-        const swarmWriter = fetched.bytes ? undefined : await this.deps.store.beginRandomAccess(req.digest, size)
-        t = new Transfer(swarmWriter ?? (await this.deps.store.begin(req.digest, size, { pieces: false })), sink)
+        let target: RandomAccessWriter | undefined
+        const writer = fetched.bytes
+          ? await this.deps.store.beginOrVerifyOnly(req.digest, size, { pieces: false })
+          : await CacheWriter.open(async () => (target = await this.deps.store.beginRandomAccess(req.digest, size)), req.digest, size, false, log)
+        t = new Transfer(writer, sink)
         await sink.start(size)
         try {
-          if (swarmWriter) {
-            peers = await this.fromSwarm(fetched, swarmWriter, t)
+          if (fetched.bytes) await t.copy(limit(fetched.bytes), 'seeder')
+          else if (target && t.writer.caching) {
+            // The swarm writes its pieces into the blob's file: a blob the disk cannot hold comes from the upstream.
+            peers = await this.fromSwarm(fetched, target, t)
             downloaded = fetched.parsed.infoHash.hex
-          } else await t.copy(fetched.bytes!, 'seeder')
+          }
         } catch (err) {
           log.warn({ err: (err as Error).message, offset: t.sent }, 'sidecar or swarm failed or stalled; fetching the rest from the origin')
         }
         if (t.sent < size) {
           fellBack = true
           const rest = await req.origin.openBlob(req.repo, req.digest, { offset: t.sent, authorization: req.authorization })
-          await t.copy(rest.stream, 'origin')
+          await t.copy(limit(rest.stream), 'origin')
         }
       } else {
         const blob = await req.origin.openBlob(req.repo, req.digest, { authorization: req.authorization })
-        t = new Transfer(await this.deps.store.begin(req.digest, blob.length), sink)
+        t = new Transfer(await this.deps.store.beginOrVerifyOnly(req.digest, blob.length), sink)
         await sink.start(blob.length)
-        await t.copy(blob.stream, 'origin')
+        await t.copy(limit(blob.stream), 'origin')
       }
       // The client gets its last bytes as soon as they are known good; syncing into the cache and seeding follow.
       await t.writer.verify()
@@ -126,14 +139,15 @@ export class Puller {
       const { info, hashes } = await t.writer.commit()
       const sources = t.sources
       t = undefined
-      const torrent = fetched?.torrent ?? buildTorrent(req.digest, hashes, this.deps.sidecars.announceUrl).torrent
-      if (!downloaded) void this.seed(torrent, log)
-      return { size: info.size, sources, fellBack, peers }
+      if (info && !downloaded) void this.seed(fetched?.torrent ?? buildTorrent(req.digest, hashes, this.deps.sidecars.announceUrl).torrent, log)
+      if (!info && downloaded) await this.deps.swarm.remove(downloaded)
+      return { size: hashes.size, sources, fellBack, peers, cached: info !== undefined }
     } finally {
       if (t) {
         await t.writer.abort()
         if (downloaded) await this.deps.swarm.remove(downloaded)
       }
+      release()
     }
   }
 
@@ -151,8 +165,8 @@ export class Puller {
    * on a stall, after dropping the download; on success the download stays,
    * to seed once the writer commits.
    */
-  private async fromSwarm(fetched: FetchedTorrent, writer: RandomAccessBlobWriter, t: Transfer): Promise<number> {
-    const dl = await this.deps.swarm.download(fetched.torrent, writer)
+  private async fromSwarm(fetched: FetchedTorrent, target: RandomAccessWriter, t: Transfer): Promise<number> {
+    const dl = await this.deps.swarm.download(fetched.torrent, target)
     try {
       const stream = withStallTimeout(dl.stream(), this.deps.stallTimeoutMs, () => this.deps.clock.now(), () => dl.lastActivity())
       await t.copy(stream, 'peers')

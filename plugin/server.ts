@@ -1,10 +1,14 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express'
 import { createProxyMiddleware } from 'http-proxy-middleware'
 import type { IncomingMessage } from 'node:http'
+import type { BlobCache } from '../lib/blob-cache.js'
 import { Digest, RepoName } from '../lib/domain.js'
+import { cacheRoutes } from '../lib/governance.js'
 import { errorMiddleware, notFound } from '../lib/http.js'
 import type { Logger } from '../lib/logger.js'
+import type { RateLimit } from '../lib/rate-limit.js'
 import type { RegistryClient } from '../lib/registry-client.js'
+import type { PullAccess } from './access.js'
 import type { BlobRoute } from './blob-route.js'
 import type { SourceBytes } from './puller.js'
 import type { Resolved, Upstreams } from './upstreams.js'
@@ -13,8 +17,12 @@ export interface AgentAppDeps {
   readonly upstreams: Upstreams
   readonly originFor: (upstream: string) => RegistryClient
   readonly blobs: BlobRoute
+  readonly access: PullAccess
   readonly totals: SourceBytes
   readonly logger: Logger
+  readonly cache: BlobCache
+  /** The host's limits as they are now, reported with the stats. */
+  readonly rates: { readonly download: RateLimit; readonly upload: RateLimit }
 }
 
 const BLOB_PATH = /^(.+)\/blobs\/(sha256:[^/]+)$/
@@ -24,32 +32,50 @@ export function buildAgentApp(deps: AgentAppDeps): Express {
   const app = express()
   app.disable('x-powered-by')
   const resolved = new WeakMap<IncomingMessage, Resolved>()
+  // Requests that carry the node's own token, so a 401 for it renews the token.
+  const ownToken = new WeakSet<IncomingMessage>()
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' })
   })
   app.get('/v1/stats', (_req, res) => {
-    res.json({ bytesBySource: deps.totals })
+    const rateLimits = { downloadBytesPerSec: deps.rates.download.bytesPerSec ?? null, uploadBytesPerSec: deps.rates.upload.bytesPerSec ?? null }
+    res.json({ bytesBySource: deps.totals, rateLimits })
   })
+  app.use(cacheRoutes(deps.cache))
 
   app.use('/v2', (req: Request, res: Response, next: NextFunction) => {
     try {
       const r = deps.upstreams.resolve(req.originalUrl)
       const blob = (req.method === 'GET' || req.method === 'HEAD') && r.repo !== undefined ? BLOB_PATH.exec(r.path.split('?')[0].slice(4)) : null
       if (blob) {
-        const work = { repo: RepoName.parse(blob[1]), digest: Digest.parse(blob[2]), origin: deps.originFor(r.upstream) }
-        deps.blobs.handle(req, res, work).catch(next)
+        const repo = RepoName.parse(blob[1])
+        const digest = Digest.parse(blob[2])
+        deps.access
+          .forBlob(req.get('authorization'), r.upstream, repo)
+          .then((authorization) => deps.blobs.handle(req, res, { repo, digest, origin: deps.originFor(r.upstream), authorization }))
+          .catch(next)
         return
       }
       resolved.set(req, r)
-      next()
+      deps.access
+        .forProxy(req.get('authorization'), r.upstream, r.repo)
+        .then((own) => {
+          if (own !== undefined) {
+            req.headers.authorization = own
+            ownToken.add(req)
+          }
+          next()
+        })
+        .catch(next)
     } catch (err) {
       next(err)
     }
   })
 
   // Manifests, tags, referrers and /v2/ itself go to the registry untouched:
-  // Authorization goes up and WWW-Authenticate comes back as they are.
+  // Authorization goes up (the node's own when the client sent none) and
+  // WWW-Authenticate comes back as they are.
   app.use(
     '/v2',
     createProxyMiddleware<Request, Response>({
@@ -60,6 +86,12 @@ export function buildAgentApp(deps: AgentAppDeps): Express {
       xfwd: false,
       proxyTimeout: 60_000,
       on: {
+        proxyRes: (proxyRes, req) => {
+          if (proxyRes.statusCode === 401 && ownToken.has(req)) {
+            const r = resolved.get(req)!
+            deps.access.refused(r.upstream, proxyRes.headers['www-authenticate'], r.repo)
+          }
+        },
         error: (err, _req, res) => {
           deps.logger.warn({ err: err.message }, 'upstream proxy error')
           if ('headersSent' in res && !res.headersSent) {

@@ -1,11 +1,13 @@
-import type { Readable } from 'node:stream'
-import type { BlobStore, BlobInfo } from '../lib/blob-store.js'
+import { Readable } from 'node:stream'
+import type { BlobCache } from '../lib/blob-cache.js'
+import type { BlobInfo, BlobWriter } from '../lib/blob-store.js'
 import { rehashBlob } from '../lib/blob-store.js'
 import type { Clock } from '../lib/clock.js'
 import type { BlobRef, Digest, InfoHash } from '../lib/domain.js'
 import { AppError } from '../lib/errors.js'
 import type { Logger } from '../lib/logger.js'
 import type { RegistryClient } from '../lib/registry-client.js'
+import type { RateLimit } from '../lib/rate-limit.js'
 import { isTransient, withRetry, type RetryPolicy } from '../lib/retry.js'
 import type { Swarm } from '../lib/swarm.js'
 import { buildTorrent, type BlobTorrent } from '../lib/torrent.js'
@@ -16,7 +18,8 @@ import type { BlobHashes } from '../lib/blob-hasher.js'
 // will not go away by waiting; an unreachable or failing origin may.
 const blobRetryable = (err: unknown) => isTransient(err) && !(err instanceof AppError && err.code === 'BLOB_UNKNOWN')
 
-export type BlobState = 'absent' | 'fetching' | 'seeding' | 'failed'
+/** `verifying`: stored by an earlier run and not yet hashed again; it seeds once it matches its digest. */
+export type BlobState = 'absent' | 'verifying' | 'fetching' | 'seeding' | 'failed'
 
 export interface BlobStatus {
   digest: string
@@ -27,7 +30,7 @@ export interface BlobStatus {
 }
 
 interface Entry {
-  state: Exclude<BlobState, 'absent'>
+  state: Exclude<BlobState, 'absent' | 'verifying'>
   size?: number
   torrent?: BlobTorrent
   error?: string
@@ -35,15 +38,19 @@ interface Entry {
 }
 
 export interface BlobServiceDeps {
-  readonly store: BlobStore
+  readonly store: BlobCache
   readonly origin: RegistryClient
   readonly swarm: Swarm
   readonly tracker: Tracker
-  /** Read when a torrent is built: the port is known only once the server listens. */
-  readonly announceUrl: () => string
+  /** Read when a torrent is built: the port is known only once the server listens, and a credential names the info-hash. */
+  readonly announceUrl: (infoHash: InfoHash) => string
   readonly logger: Logger
   readonly clock: Clock
   readonly retry: RetryPolicy
+  /** Paces origin fetches (--origin-rate). */
+  readonly originRate: RateLimit
+  /** Paces blob bytes sent over HTTP (--upload-rate, shared with the seeder). */
+  readonly uploadRate: RateLimit
 }
 
 /**
@@ -57,7 +64,7 @@ export class BlobService {
 
   status(digest: Digest): BlobStatus {
     const e = this.entries.get(digest.hex)
-    if (!e) return { digest: digest.toString(), state: 'absent' }
+    if (!e) return { digest: digest.toString(), state: this.deps.store.has(digest) ? 'verifying' : 'absent' }
     return {
       digest: digest.toString(),
       size: e.size,
@@ -67,9 +74,11 @@ export class BlobService {
     }
   }
 
-  /** The stored bytes of a blob that `ensure` resolved. */
+  /** The stored bytes of a blob that `ensure` resolved, pinned while they are read and paced by --upload-rate. */
   read(digest: Digest): Readable {
-    return this.deps.store.createReadStream(digest)
+    const stream = this.deps.store.createReadStream(digest)
+    const paced = this.deps.uploadRate.limit(stream)
+    return paced === stream ? stream : Readable.from(paced)
   }
 
   isSeeding(digest: Digest): boolean {
@@ -78,6 +87,8 @@ export class BlobService {
 
   /** The blob's torrent, fetching and seeding it first if needed. Concurrent callers share one fetch. */
   ensure(ref: BlobRef): Promise<BlobTorrent> {
+    // Every request is a use: a node is about to pull it, so it moves back in the LRU order.
+    this.deps.store.markUsed(ref.digest)
     const e = this.entries.get(ref.digest.hex)
     if (e?.state === 'seeding' && e.torrent) return Promise.resolve(e.torrent)
     if (e?.inflight) return e.inflight
@@ -89,25 +100,27 @@ export class BlobService {
     return entry.inflight
   }
 
-  /** Seeds what an earlier run stored, without touching the origin. */
-  async restore(): Promise<number> {
-    let n = 0
-    for (const info of await this.deps.store.list()) {
-      const hashes = await rehashBlob(info)
-      if (!hashes) {
-        this.deps.logger.warn({ digest: info.digest.toString() }, 'stored blob does not match its digest; not seeding it')
-        continue
-      }
-      await this.seed(info, hashes, { state: 'fetching', size: info.size })
-      n++
-    }
-    return n
+  /** Seeds a blob an earlier run stored, once it verified: the cache calls this, so the origin is not touched. */
+  async adopt(info: BlobInfo, hashes: BlobHashes): Promise<void> {
+    await this.seed(info, hashes, this.entries.get(info.digest.hex) ?? { state: 'fetching', size: info.size })
+  }
+
+  /** Forgets an evicted blob: it stops seeding, the tracker drops its peers, and a later request fetches it again. */
+  async forget(digest: Digest): Promise<void> {
+    const e = this.entries.get(digest.hex)
+    this.entries.delete(digest.hex)
+    if (!e?.torrent) return
+    this.deps.tracker.forget(e.torrent.infoHash)
+    await this.deps.swarm.remove(e.torrent.infoHash.hex)
   }
 
   private async fetchAndSeed(ref: BlobRef, entry: Entry): Promise<BlobTorrent> {
     const log = this.deps.logger.child({ digest: ref.digest.toString(), repo: ref.repo.toString() })
     const started = this.deps.clock.now()
+    const release = this.deps.store.pin(ref.digest)
     try {
+      // A blob stored by an earlier run is verified now if it was not yet, and verifying seeds it.
+      if ((await this.deps.store.stat(ref.digest)) && entry.state === 'seeding' && entry.torrent) return entry.torrent
       const { info, hashes } = await withRetry(this.deps.retry, this.deps.clock, async (attempt) => {
         if (attempt > 1) log.info({ attempt }, 'retrying origin fetch')
         return this.fetchOnce(ref, entry)
@@ -120,6 +133,8 @@ export class BlobService {
       entry.error = err instanceof Error ? err.message : String(err)
       log.warn({ err: entry.error }, 'pre-seed failed')
       throw err
+    } finally {
+      release()
     }
   }
 
@@ -131,20 +146,22 @@ export class BlobService {
     }
     const blob = await this.deps.origin.openBlob(ref.repo, ref.digest)
     entry.size = blob.length
-    const writer = await this.deps.store.begin(ref.digest, blob.length)
+    let writer: BlobWriter | undefined
     try {
-      for await (const chunk of blob.stream) await writer.write(chunk as Buffer)
+      // Room is checked (and made) before the body is read: a blob that cannot fit costs no origin traffic.
+      writer = await this.deps.store.begin(ref.digest, blob.length)
+      for await (const chunk of this.deps.originRate.limit(blob.stream)) await writer.write(chunk)
       return await writer.commit()
     } catch (err) {
       blob.stream.destroy()
-      await writer.abort()
+      await writer?.abort()
       if (err instanceof AppError) throw err
       throw new AppError('BLOB_FETCH_FAILED', `reading ${ref.digest} from the origin: ${(err as Error).message}`, err)
     }
   }
 
   private async seed(info: BlobInfo, hashes: BlobHashes, entry: Entry): Promise<BlobTorrent> {
-    const torrent = buildTorrent(info.digest, hashes, this.deps.announceUrl())
+    const torrent = buildTorrent(info.digest, hashes, (ih) => this.deps.announceUrl(ih))
     this.deps.tracker.issue(torrent.infoHash)
     if (!(await this.deps.swarm.has(torrent.infoHash.hex))) await this.deps.swarm.seed(torrent.torrent, this.deps.store.blobDir)
     entry.state = 'seeding'

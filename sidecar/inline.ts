@@ -38,8 +38,8 @@ export class InlinePolicy {
 
   constructor(private readonly tracker: Tracker) {}
 
-  /** Answers with the blob's bytes (and its torrent in a header) if the policy says so; true if it did. */
-  async answer(res: Response, t: BlobTorrent, limits: InlineLimits, blobs: BlobService): Promise<boolean> {
+  /** Answers with the blob's bytes (and `torrent`, as handed to agents, in a header) if the policy says so; true if it did. */
+  async answer(res: Response, t: BlobTorrent, torrent: Buffer, limits: InlineLimits, blobs: BlobService): Promise<boolean> {
     if (!this.wanted(t, limits)) return false
     const key = t.digest.hex
     this.sending.set(key, (this.sending.get(key) ?? 0) + 1)
@@ -49,7 +49,7 @@ export class InlinePolicy {
         'content-length': String(t.size),
         'docker-content-digest': t.digest.toString(),
         'x-layerseed-info-hash': t.infoHash.hex,
-        'x-layerseed-torrent': t.torrent.toString('base64'),
+        'x-layerseed-torrent': torrent.toString('base64'),
       })
       await pipeline(blobs.read(t.digest), res)
     } finally {

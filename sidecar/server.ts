@@ -1,9 +1,11 @@
 import { pipeline } from 'node:stream/promises'
-import express, { type Express } from 'express'
+import express, { type Express, type Request } from 'express'
+import type { PullGuard } from '../lib/auth/guard.js'
 import { Digest, RepoName } from '../lib/domain.js'
 import { AppError } from '../lib/errors.js'
 import { bearerMatches, errorMiddleware, jsonBody, notFound, wrap } from '../lib/http.js'
 import type { Logger } from '../lib/logger.js'
+import type { BlobTorrent } from '../lib/torrent.js'
 import { parseDistributionEnvelope } from '../webhooks/distribution.js'
 import { shaped } from '../webhooks/shape.js'
 import type { BlobService } from './blob-service.js'
@@ -22,6 +24,10 @@ export interface SidecarAppDeps {
   readonly preheatToken?: string
   /** Extra routes (Harbor's preheat provider), mounted before the catch-all. */
   readonly extraRoutes?: readonly express.Router[]
+  /** With token auth: blob routes need a token with pull on `?repo=`. */
+  readonly guard?: PullGuard
+  /** The torrent as handed to an agent (with token auth, its announce URL carries a fresh swarm credential). */
+  readonly handOut?: (t: BlobTorrent) => Buffer
 }
 
 const WEBHOOK_TYPES = new Set([
@@ -51,30 +57,40 @@ export function buildSidecarApp(deps: SidecarAppDeps): Express {
     res.status(202).json({ queued, duplicates, ignored: parsed.ignored })
   }))
 
-  app.get('/v1/blobs/:digest', (req, res) => {
-    res.json(deps.blobs.status(Digest.parse(req.params.digest)))
-  })
+  /** The `?repo=` of a blob route, after the token check when auth is on. */
+  const repoOf = async (req: Request): Promise<RepoName> => {
+    if (typeof req.query.repo !== 'string') throw new AppError('REPO_REQUIRED')
+    const repo = RepoName.parse(req.query.repo)
+    await deps.guard?.check(req.get('authorization'), repo)
+    return repo
+  }
+
+  app.get('/v1/blobs/:digest', wrap(async (req, res) => {
+    const digest = Digest.parse(req.params.digest)
+    if (deps.guard) await repoOf(req)
+    res.json(deps.blobs.status(digest))
+  }))
 
   app.get('/v1/blobs/:digest/torrent', wrap(async (req, res) => {
     const digest = Digest.parse(req.params.digest)
-    if (typeof req.query.repo !== 'string') throw new AppError('REPO_REQUIRED')
-    const repo = RepoName.parse(req.query.repo)
+    const repo = await repoOf(req)
     const limits = parseInlineLimits(req.query)
     const t = await deps.blobs.ensure({ repo, digest })
-    if (await deps.inline.answer(res, t, limits, deps.blobs)) return
-    res.type('application/x-bittorrent').set('x-layerseed-info-hash', t.infoHash.hex).send(t.torrent)
+    const torrent = deps.handOut ? deps.handOut(t) : t.torrent
+    if (await deps.inline.answer(res, t, torrent, limits, deps.blobs)) return
+    res.type('application/x-bittorrent').set('x-layerseed-info-hash', t.infoHash.hex).send(torrent)
   }))
 
   // A blob's bytes from the verified store. (Agents get small blobs in the answer to their torrent request.)
   app.get('/v1/blobs/:digest/data', wrap(async (req, res) => {
     const digest = Digest.parse(req.params.digest)
-    if (typeof req.query.repo !== 'string') throw new AppError('REPO_REQUIRED')
-    const t = await deps.blobs.ensure({ repo: RepoName.parse(req.query.repo), digest })
+    const t = await deps.blobs.ensure({ repo: await repoOf(req), digest })
     res.set({ 'content-type': 'application/octet-stream', 'content-length': String(t.size), 'docker-content-digest': digest.toString() })
     await pipeline(deps.blobs.read(digest), res)
   }))
 
-  app.use(harborWebhookRoutes({ queue: deps.queue, logger: deps.logger, webhookToken: deps.webhookToken, preheatToken: deps.preheatToken }))
+  // The deps themselves, not copies of the tokens: they may change while the sidecar runs.
+  app.use(harborWebhookRoutes(deps))
   for (const r of deps.extraRoutes ?? []) app.use(r)
 
   app.get('/announce', (req, res) => deps.tracker.handle(req, res, 'announce'))

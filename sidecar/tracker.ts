@@ -1,26 +1,36 @@
 import { isIP } from 'node:net'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import bencode from 'bencode'
 import TrackerServer from 'bittorrent-tracker/server'
 import type { InfoHash } from '../lib/domain.js'
 import { isSeederPeerId } from '../lib/swarm.js'
 
+export interface TrackerOptions {
+  /** Swarm admission: why an announce for an issued info-hash is refused, or undefined to let it pass. */
+  readonly admit?: (infoHash: string, params: Record<string, unknown>) => string | undefined
+}
+
 /**
  * The swarm's HTTP tracker. It answers only for info-hashes this sidecar
- * issued, so the sidecar's port is no open tracker for anything else.
+ * issued, so the sidecar's port is no open tracker for anything else; with
+ * admission, only peers that `admit` lets in.
  */
 export class Tracker {
   private readonly issued = new Set<string>()
   private readonly server: TrackerServer
 
-  constructor() {
+  constructor(private readonly opts: TrackerOptions = {}) {
     this.server = new TrackerServer({
       http: false,
       udp: false,
       ws: false,
       stats: false,
       trustProxy: true,
-      filter: (infoHash, _params, cb) =>
-        cb(this.issued.has(infoHash) ? null : new Error('info-hash was not issued by this sidecar')),
+      filter: (infoHash, params, cb) => {
+        if (!this.issued.has(infoHash)) return cb(new Error('info-hash was not issued by this sidecar'))
+        const refused = this.opts.admit?.(infoHash, params)
+        cb(refused === undefined ? null : new Error(refused))
+      },
     })
   }
 
@@ -54,6 +64,11 @@ export class Tracker {
    * client sent is replaced, so only these two sources count.
    */
   handle(req: IncomingMessage, res: ServerResponse, action: 'announce' | 'scrape'): void {
+    if (action === 'scrape' && this.opts.admit) {
+      // A scrape without info-hashes lists every torrent: with admission there is none.
+      res.end(Buffer.from(bencode.encode({ 'failure reason': 'scrape is off on this tracker' })))
+      return
+    }
     const url = new URL(req.url ?? '/', 'http://tracker')
     const claimed = url.searchParams.get('ip')
     const socketIp = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '')

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { ConfigError, helpText, loadAgentConfig, loadSidecarConfig } from '../config/index.js'
+import { helpText, loadAgentConfig, loadSidecarConfig } from '../config/index.js'
+import { problemsOf } from './helpers/configs.js'
 import { agentOptions, sidecarOptions } from '../config/schema.js'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'layerseed-config-'))
@@ -13,16 +14,6 @@ function yamlFile(name: string, text: string): string {
   const p = path.join(tmp, name)
   fs.writeFileSync(p, text)
   return p
-}
-
-function problemsOf(fn: () => unknown): Array<{ key: string; message: string }> {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems]
-    throw err
-  }
-  assert.fail('expected a ConfigError')
 }
 
 describe('sidecar config', () => {

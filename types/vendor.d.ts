@@ -28,6 +28,36 @@ declare module 'bittorrent-tracker/server' {
   }
 }
 
+declare module 'node-cron' {
+  interface ScheduledTask {
+    stop(): void
+  }
+  const cron: {
+    schedule(expression: string, fn: () => void, opts?: { scheduled?: boolean; name?: string }): ScheduledTask
+    validate(expression: string): boolean
+    getTasks(): Map<string, ScheduledTask>
+  }
+  export default cron
+}
+
+declare module 'speed-limiter' {
+  /** The token bucket (package `limiter`) a group's throttles draw from. */
+  interface TokenBucket {
+    bucketSize: number
+    tryRemoveTokens(count: number): boolean
+    removeTokens(count: number, cb: (err: unknown) => void): boolean
+  }
+  export class ThrottleGroup {
+    constructor(opts: { rate: number; enabled: boolean })
+    readonly bucket: TokenBucket
+    getEnabled(): boolean
+    setEnabled(enabled: boolean): void
+    getRate(): number
+    setRate(bytesPerSec: number): void
+    getChunksize(): number
+  }
+}
+
 declare module 'webtorrent/lib/peer.js' {
   /** webtorrent's peer class; layerseed only patches its prototype (lib/wire-patches.ts). */
   const Peer: { prototype: object }
@@ -37,14 +67,17 @@ declare module 'webtorrent/lib/peer.js' {
 declare module 'webtorrent' {
   import { EventEmitter } from 'node:events'
   import type { Readable } from 'node:stream'
+  import type { ThrottleGroup } from 'speed-limiter'
   export interface Wire extends EventEmitter {
     peerId: string
+    /** The peer wants pieces from us. */
+    peerInterested: boolean
+    /** Bytes per second sent to this peer over the last seconds. */
+    uploadSpeed(): number
     remoteAddress?: string
     remotePort?: number
     downloaded: number
     uploaded: number
-    /** Bytes per second sent to this peer lately. */
-    uploadSpeed(): number
     peerPieces?: { get(index: number): boolean }
     destroyed: boolean
     have(index: number): void
@@ -59,6 +92,7 @@ declare module 'webtorrent' {
   }
   export interface Torrent extends EventEmitter {
     infoHash: string
+    name: string
     length: number
     pieceLength: number
     progress: number
@@ -108,6 +142,8 @@ declare module 'webtorrent' {
     torrentPort: number
     listening: boolean
     torrents: Torrent[]
+    /** Host-wide throttles every peer connection of this client passes through. */
+    throttleGroups: { down: ThrottleGroup; up: ThrottleGroup }
     add(torrent: Buffer | Uint8Array, opts: AddOptions, onTorrent?: (t: Torrent) => void): Torrent
     get(infoHash: string): Promise<Torrent | null>
     remove(infoHash: string, opts?: { destroyStore?: boolean }, cb?: (err?: Error | null) => void): Promise<void>

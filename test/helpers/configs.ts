@@ -1,14 +1,21 @@
+import { pino } from 'pino'
 import { createLogger, silentLogger, type Logger } from '../../lib/logger.js'
-import type { AgentConfig, SidecarConfig } from '../../config/index.js'
+import assert from 'node:assert/strict'
+import { cacheDefaults, ConfigError, type AgentConfig, type SidecarConfig } from '../../config/index.js'
+
+// No free-disk floor: tests must not depend on how full this machine's disk is.
+const cache = { ...cacheDefaults(), minFreeDiskBytes: 0 }
 
 /** A sidecar config for tests: loopback, any free ports, quiet logs. */
 export function sidecarConfig(over: Partial<SidecarConfig> & Pick<SidecarConfig, 'origin' | 'dataDir'>): SidecarConfig {
   return {
+    ...cache,
     listen: { host: '127.0.0.1', port: 0 },
     advertiseHost: '127.0.0.1',
     peerPort: 0,
     fetchConcurrency: 4,
     queueMax: 1000,
+    swarmCredentialTtlMs: 3_600_000,
     logLevel: 'silent',
     ...over,
   }
@@ -16,6 +23,7 @@ export function sidecarConfig(over: Partial<SidecarConfig> & Pick<SidecarConfig,
 
 export function agentConfig(over: Partial<AgentConfig> & Pick<AgentConfig, 'sidecars' | 'upstreams' | 'dataDir'>): AgentConfig {
   return {
+    ...cache,
     listen: { host: '127.0.0.1', port: 0 },
     advertiseHost: '127.0.0.1',
     peerPort: 0,
@@ -31,4 +39,22 @@ export function agentConfig(over: Partial<AgentConfig> & Pick<AgentConfig, 'side
 export function testLogger(name: string): Logger {
   const level = process.env.LAYERSEED_TEST_LOG
   return level ? createLogger(level, name) : silentLogger()
+}
+
+/** A logger that keeps its JSON lines, for tests that check what an operator would read. */
+export function capturingLogger(): { logger: Logger; lines: string[]; has(re: RegExp): boolean } {
+  const lines: string[] = []
+  const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(s) })
+  return { logger, lines, has: (re) => lines.some((l) => re.test(l)) }
+}
+
+/** The problems a config load reports; fails the test when it reports none. */
+export function problemsOf(fn: () => unknown): Array<{ key: string; message: string }> {
+  try {
+    fn()
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems]
+    throw err
+  }
+  assert.fail('expected a ConfigError')
 }

@@ -1,0 +1,84 @@
+// Options that bound a process's disk and bandwidth: the blob cache, its
+// reaper, and host-wide rate limits. Shared by the sidecar and the agent.
+import cron from 'node-cron'
+import type { OptionSpec } from './schema.js'
+import { parseBytes, parseRate, parseWatermark, watermarkBytes, type Watermark } from './units.js'
+
+export interface CacheConfig {
+  /** Unset: no bound on the cache's size; the free-disk floor still holds. */
+  readonly cacheMaxBytes?: number
+  readonly cacheHighWatermark: Watermark
+  readonly cacheLowWatermark: Watermark
+  readonly minFreeDiskBytes: number
+  /** A cron expression (5 fields, or 6 with seconds). */
+  readonly reapSchedule: string
+}
+
+export interface AgentRateConfig {
+  readonly downloadBytesPerSec?: number
+  readonly uploadBytesPerSec?: number
+}
+
+export interface SidecarRateConfig {
+  readonly uploadBytesPerSec?: number
+  readonly originBytesPerSec?: number
+}
+
+function cronExpression(raw: unknown): string {
+  if (typeof raw !== 'string' || !cron.validate(raw.trim())) throw new Error(`want a cron expression such as "* * * * *", got ${JSON.stringify(raw)}`)
+  return raw.trim()
+}
+
+const cacheOptions: readonly OptionSpec[] = [
+  { flag: 'cache-max-bytes', field: 'cacheMaxBytes', arg: 'SIZE', help: 'bound on the blob cache; least recently used blobs are evicted above the high watermark (default: none)', parse: parseBytes },
+  { flag: 'cache-high-watermark', field: 'cacheHighWatermark', arg: 'PERCENT|SIZE', default: '85%', help: 'the reaper starts evicting above this share of --cache-max-bytes', parse: parseWatermark },
+  { flag: 'cache-low-watermark', field: 'cacheLowWatermark', arg: 'PERCENT|SIZE', default: '70%', help: 'the reaper evicts down to this share of --cache-max-bytes', parse: parseWatermark },
+  { flag: 'min-free-disk', field: 'minFreeDiskBytes', arg: 'SIZE', default: '1GiB', help: 'floor on free space in the data dir\'s filesystem: the reaper evicts and new blobs are refused below it', parse: parseBytes },
+  { flag: 'reap-schedule', field: 'reapSchedule', arg: 'CRON', default: '* * * * *', help: 'when the reaper checks the cache (cron, 5 fields or 6 with seconds)', parse: cronExpression },
+]
+
+const uploadRate: OptionSpec = { flag: 'upload-rate', field: 'uploadBytesPerSec', arg: 'RATE', help: 'host-wide limit on bytes sent to peers, e.g. 100MB/s or 800Mbit (default: none)', parse: parseRate }
+
+export const agentGovernanceOptions: readonly OptionSpec[] = [
+  ...cacheOptions,
+  { flag: 'download-rate', field: 'downloadBytesPerSec', arg: 'RATE', help: 'host-wide limit on blob bytes received, from peers, the sidecar and the upstream alike (default: none)', parse: parseRate },
+  uploadRate,
+]
+
+export const sidecarGovernanceOptions: readonly OptionSpec[] = [
+  ...cacheOptions,
+  { ...uploadRate, help: 'host-wide limit on blob bytes sent to agents, by the seeder and over HTTP (default: none)' },
+  { flag: 'origin-rate', field: 'originBytesPerSec', arg: 'RATE', help: 'limit on blob bytes fetched from the origin, so pre-seeding cannot starve the registry (default: none)', parse: parseRate },
+]
+
+/** Checks that need more than one option; each problem names the option to change. */
+export function checkCacheOptions(c: Partial<CacheConfig>): Array<{ key: string; message: string }> {
+  if (!c.cacheHighWatermark || !c.cacheLowWatermark) return []
+  const high = watermarkBytes(c.cacheHighWatermark, c.cacheMaxBytes)
+  const low = watermarkBytes(c.cacheLowWatermark, c.cacheMaxBytes)
+  const problems: Array<{ key: string; message: string }> = []
+  if (high !== undefined && c.cacheMaxBytes !== undefined && high > c.cacheMaxBytes) {
+    problems.push({ key: '--cache-high-watermark', message: `${high} bytes is above --cache-max-bytes ${c.cacheMaxBytes}` })
+  }
+  if (high !== undefined && low !== undefined && low >= high) {
+    problems.push({ key: '--cache-low-watermark', message: `${low} bytes must be below the high watermark (${high} bytes)` })
+  }
+  return problems
+}
+
+/** The cache's bounds in bytes, as the blob cache takes them. */
+export function cacheLimitsOf(c: CacheConfig): { maxBytes?: number; highBytes?: number; lowBytes?: number; minFreeBytes: number } {
+  return {
+    maxBytes: c.cacheMaxBytes,
+    highBytes: watermarkBytes(c.cacheHighWatermark, c.cacheMaxBytes),
+    lowBytes: watermarkBytes(c.cacheLowWatermark, c.cacheMaxBytes),
+    minFreeBytes: c.minFreeDiskBytes,
+  }
+}
+
+/** The cache options' defaults, parsed from the option specs: for configs built in code (demo, tests). */
+export function cacheDefaults(): CacheConfig {
+  const out: Record<string, unknown> = {}
+  for (const s of cacheOptions) if (s.default !== undefined) out[s.field] = s.parse(s.default)
+  return out as unknown as CacheConfig
+}

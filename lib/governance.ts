@@ -1,0 +1,78 @@
+import express, { type Router } from 'express'
+import { cacheLimitsOf, type CacheConfig } from '../config/index.js'
+import { BlobCache } from './blob-cache.js'
+import { FileBlobStore } from './blob-store.js'
+import type { Clock } from './clock.js'
+import { wrap } from './http.js'
+import type { LiveConfig } from './live-config.js'
+import type { Logger } from './logger.js'
+import type { RateLimit } from './rate-limit.js'
+import { Reaper } from './reaper.js'
+
+/** Blobs hashed at once while a restarted process verifies its store: the disk and one core stay busy, the rest serve. */
+export const VERIFY_CONCURRENCY = 8
+
+export interface OpenedCache {
+  readonly cache: BlobCache
+  close(): void
+}
+
+/**
+ * The data dir's blob cache and its reaper, following the live config: new
+ * bounds reap at once, a new schedule replaces the old. The index is ready
+ * when this resolves; verification is the caller's to start.
+ */
+export async function openCache<T extends CacheConfig>(opts: { dataDir: string; live: LiveConfig<T>; clock: Clock; logger: Logger }): Promise<OpenedCache> {
+  const { live, logger } = opts
+  const store = new FileBlobStore(opts.dataDir)
+  await store.init()
+  const cache = new BlobCache({ store, clock: opts.clock, logger, limits: cacheLimitsOf(live.current) })
+  const blobs = await cache.load()
+  logger.info({ blobs }, 'cache index loaded')
+  const reaper = new Reaper(cache, logger, live.current.reapSchedule)
+  const unsubscribe = [
+    live.subscribe(['cacheMaxBytes', 'cacheHighWatermark', 'cacheLowWatermark', 'minFreeDiskBytes'], (next) => {
+      cache.setLimits(cacheLimitsOf(next))
+      cache.reap('config').catch((err: unknown) => logger.error({ err }, 'reap after a configuration change failed'))
+    }),
+    live.subscribe(['reapSchedule'], (next) => reaper.reschedule(next.reapSchedule)),
+  ]
+  return {
+    cache,
+    close() {
+      for (const u of unsubscribe) u()
+      reaper.close()
+      cache.close()
+    },
+  }
+}
+
+/** Verifies and seeds what an earlier run stored, in the background; resolves with how many, never rejects. */
+export function restoreStored(cache: BlobCache, logger: Logger): Promise<number> {
+  return cache.verifyAll(VERIFY_CONCURRENCY).then(
+    (n) => {
+      logger.info({ blobs: n }, 'stored blobs verified and seeding again')
+      return n
+    },
+    (err: unknown) => {
+      logger.error({ err }, 'restoring stored blobs failed')
+      return 0
+    },
+  )
+}
+
+/** Keeps a rate limit equal to a live config field; returns the unsubscribe function. */
+export function followRate<T extends object, K extends keyof T>(live: LiveConfig<T>, field: K, limit: RateLimit): () => void {
+  const apply = (c: T) => limit.set(c[field] as number | undefined)
+  apply(live.current)
+  return live.subscribe([field], apply)
+}
+
+/** `GET /v1/cache`: what an operator watches to tune the cache. */
+export function cacheRoutes(cache: BlobCache): Router {
+  const r = express.Router()
+  r.get('/v1/cache', wrap(async (_req, res) => {
+    res.json(await cache.status())
+  }))
+  return r
+}

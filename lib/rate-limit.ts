@@ -1,0 +1,73 @@
+import { ThrottleGroup } from 'speed-limiter'
+
+/**
+ * One host-wide bandwidth limit: a speed-limiter group whose token bucket
+ * every stream of one direction draws from. The swarm's peer connections use
+ * webtorrent's groups; HTTP streams (origin fallback, the sidecar's data
+ * endpoint, origin fetches) are passed through `limit` to join the same one.
+ */
+export class RateLimit {
+  constructor(private readonly group: ThrottleGroup = new ThrottleGroup({ rate: 0, enabled: false })) {}
+
+  /** Bytes per second, or undefined for no limit. */
+  get bytesPerSec(): number | undefined {
+    return this.group.getEnabled() ? this.group.getRate() : undefined
+  }
+
+  set(bytesPerSec: number | undefined): void {
+    if (bytesPerSec === undefined) {
+      this.group.setEnabled(false)
+      return
+    }
+    this.group.setRate(bytesPerSec)
+    // The bucket holds a tenth of a second, not the library's full second: a
+    // burst of a whole second's bytes after a pause would overshoot the limit.
+    this.group.bucket.bucketSize = this.group.getChunksize()
+    this.group.setEnabled(true)
+  }
+
+  /**
+   * The stream's chunks, paced to the limit. Without a limit when the stream
+   * starts, the stream itself: no stage is added to an unlimited transfer.
+   */
+  limit(source: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+    return this.group.getEnabled() ? paced(source, this.group) : source
+  }
+}
+
+async function* paced(source: AsyncIterable<Buffer>, group: ThrottleGroup): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    let off = 0
+    while (off < chunk.length) {
+      // A limit lifted midway lets the rest through at once.
+      if (!group.getEnabled()) {
+        yield chunk.subarray(off)
+        break
+      }
+      const n = Math.min(group.getChunksize(), group.bucket.bucketSize, chunk.length - off)
+      if (await take(group, n)) {
+        yield chunk.subarray(off, off + n)
+        off += n
+      }
+    }
+  }
+}
+
+/**
+ * Waits until the group's bucket paid for `bytes`, at the most `bucketSize` at
+ * a time; at once without a limit, or for what is left once it is lifted.
+ */
+export async function pay(group: ThrottleGroup, bytes: number): Promise<void> {
+  let left = bytes
+  // Bounded: every paid turn takes at least one byte off; an unpaid one (the limit changed) re-reads the limit.
+  while (left > 0 && group.getEnabled()) {
+    const n = Math.min(group.getChunksize(), group.bucket.bucketSize, left)
+    if (await take(group, n)) left -= n
+  }
+}
+
+/** Waits for n tokens; false when the limit changed meanwhile so that n no longer fits the bucket. */
+function take(group: ThrottleGroup, n: number): Promise<boolean> | boolean {
+  if (group.bucket.tryRemoveTokens(n)) return true
+  return new Promise((resolve) => group.bucket.removeTokens(n, (err) => resolve(!err)))
+}
