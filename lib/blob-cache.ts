@@ -170,9 +170,12 @@ export class BlobCache implements BlobStore {
   private async reserve<W extends BlobWriter>(digest: Digest, size: number, open: () => Promise<W>, wrap: (inner: W, on: WriterHooks) => W): Promise<W> {
     // A blob being evicted is gone before it is written again.
     await this.evicting.get(digest.hex)
-    const space = await this.space()
-    if (refusal(this.limitsNow, this.usage(space), size) && this.couldFit(size, space)) await this.reap('write', size)
-    const why = refusal(this.limitsNow, this.usage(await this.space()), size)
+    let space = await this.space()
+    if (refusal(this.limitsNow, this.usage(space), size) && this.couldFit(size, space)) {
+      await this.reap('write', size)
+      space = await this.space()
+    }
+    const why = refusal(this.limitsNow, this.usage(space), size)
     if (why) throw new AppError('INSUFFICIENT_STORAGE', `cannot store ${digest}: ${why}`)
     const reservation = { size, written: () => 0 }
     this.writers.add(reservation)
