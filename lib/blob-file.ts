@@ -69,13 +69,8 @@ export class RandomAccessBlobWriter implements RandomAccessWriter {
     await this.writeAt(offset, chunk)
   }
 
-  async verify(): Promise<BlobHashes> {
-    try {
-      return this.check.finish()
-    } catch (err) {
-      await this.abort()
-      throw err
-    }
+  verify(): Promise<BlobHashes> {
+    return this.check.finishOr(() => this.abort())
   }
 
   async commit(): Promise<{ info: BlobInfo; hashes: BlobHashes }> {

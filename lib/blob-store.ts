@@ -243,13 +243,8 @@ class FileBlobWriter implements BlobWriter {
     })
   }
 
-  async verify(): Promise<BlobHashes> {
-    try {
-      return this.check.finish()
-    } catch (err) {
-      await this.abort()
-      throw err
-    }
+  verify(): Promise<BlobHashes> {
+    return this.check.finishOr(() => this.abort())
   }
 
   async commit(): Promise<{ info: BlobInfo; hashes: BlobHashes }> {

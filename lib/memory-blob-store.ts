@@ -110,13 +110,8 @@ class MemoryWriter implements BlobWriter {
     this.store.writing += chunk.length
   }
 
-  async verify(): Promise<BlobHashes> {
-    try {
-      return this.check.finish()
-    } catch (err) {
-      await this.abort()
-      throw err
-    }
+  verify(): Promise<BlobHashes> {
+    return this.check.finishOr(() => this.abort())
   }
 
   async commit(): Promise<{ info: BlobInfo; hashes: BlobHashes }> {
