@@ -139,10 +139,10 @@ export class Swarm {
     if (t) await this.remove(t.infoHash)
   }
 
-  /** Stops sharing a torrent; with dropFiles, deletes what it downloaded too. */
-  async remove(infoHash: string, dropFiles = false): Promise<void> {
+  /** Stops sharing a torrent. Its file stays: it belongs to the blob store (see lib/piece-store.ts). */
+  async remove(infoHash: string): Promise<void> {
     if (!(await this.has(infoHash))) return
-    await this.client.remove(infoHash, { destroyStore: dropFiles })
+    await this.client.remove(infoHash)
   }
 
   async close(): Promise<void> {
