@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Torrent, Wire } from 'webtorrent'
 import { BLOCK_LENGTH, BigPiece } from './big-piece.js'
-import { placeBlocks } from './wire-patches.js'
+import { placeBlocks } from './wire-parser.js'
 
 /** Pieces per segment of the random order; see `segmentOrder`. */
 const SEGMENTS = 16
