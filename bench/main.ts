@@ -33,7 +33,10 @@ const HELP = `Usage: npm run bench -- [options]
   --timeout S          bound on each mode, seconds (default 300)
   --only swarm|micro|startup
                        run one part (default all: startup times a sidecar and an agent on 10,000 cached blobs)
-  --keep               keep the work directory`
+  --keep               keep the work directory
+
+Environment: LAYERSEED_BENCH_NODE_FLAGS adds node flags to the swarm's sidecar
+and agents, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (with --keep to read the logs).`
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { hosts: 8, mbit: 100, originMbit: 100, layersMb: [50], modes: [...MODES], timeoutMs: 300_000, micro: true, swarm: true, startup: true, keep: false }

@@ -9,6 +9,7 @@ import { skopeoPull, skopeoPush } from '../demo/skopeo.js'
 import { Cluster, type Host } from './cluster.js'
 import { peakRss, type Procs } from './procs.js'
 import { runAria2Swarm } from './aria2.js'
+import { benchNodeFlags, machineCpu, processCpu } from './cpu.js'
 
 export type Mode = 'direct' | 'layerseed' | 'bittorrent' | 'layerseed-cold'
 export const MODES: readonly Mode[] = ['direct', 'bittorrent', 'layerseed-cold', 'layerseed']
@@ -58,13 +59,30 @@ export async function runSwarmBench(spec: SwarmSpec, work: string, procs: Procs,
     await skopeoPush(image, `127.0.0.1:5000`, REPO, { wrap: wrapIn(reg), workDir: path.join(work, 'push') })
     log(`image: ${image.layers.length} layer(s), ${(imageBytes / 1e6).toFixed(1)} MB; ${spec.hosts} hosts at ${spec.mbit} Mbit, registry at ${spec.originMbit} Mbit`)
 
-    const measure = async (mode: Mode, pull: () => Promise<number[]>, rss?: () => { sidecarRss: number; agentRss: number }): Promise<void> => {
+    const measure = async (mode: Mode, pull: () => Promise<number[]>, ours?: { sidecar: number | undefined; agents: Array<number | undefined> }): Promise<void> => {
       const before = cluster.txBytes(reg)
+      const cpu0 = machineCpu()
+      const sidecarCpu0 = processCpu(ours?.sidecar)
+      const agentsCpu0 = ours?.agents.map(processCpu) ?? []
+      const t0 = performance.now()
+      const mono0 = process.hrtime.bigint()
       const hostSeconds = await pull()
+      const wall = (performance.now() - t0) / 1000
+      const monoSeconds = [mono0, process.hrtime.bigint()].map((t) => (Number(t / 1_000_000n) / 1000).toFixed(3))
+      const cpu1 = machineCpu()
       const egressBytes = cluster.txBytes(reg) - before
-      const r = { mode, hostSeconds, egressBytes, ...rss?.() }
+      const r = { mode, hostSeconds, egressBytes, ...(ours ? { sidecarRss: peakRss(ours.sidecar), agentRss: peakRss(ours.agents[0]) } : {}) }
       results.push(r)
       log(`${mode}: all done in ${Math.max(...hostSeconds).toFixed(2)} s, registry egress ${(egressBytes / imageBytes).toFixed(2)}x`)
+      const busy = cpu1.busy - cpu0.busy
+      const parts = [`machine busy ${busy.toFixed(1)} CPU-s of ${(cpu1.total - cpu0.total).toFixed(1)} over ${wall.toFixed(1)} s`]
+      if (ours) {
+        const sidecar = processCpu(ours.sidecar) - sidecarCpu0
+        const agents = ours.agents.map((pid, i) => processCpu(pid) - agentsCpu0[i])
+        const agentSum = agents.reduce((a, b) => a + b, 0)
+        parts.push(`sidecar ${sidecar.toFixed(1)}`, `agents ${agentSum.toFixed(1)} (${agents.map((a) => a.toFixed(1)).join(' ')})`, `everything else ${(busy - sidecar - agentSum).toFixed(1)}`)
+      }
+      log(`${mode}: cpu: ${parts.join(', ')}; window ${monoSeconds.join('-')} (CLOCK_MONOTONIC s, for perf --time)`)
     }
 
     const skopeoAll = (mode: Mode, viaAgent: boolean) => async () => {
@@ -82,14 +100,14 @@ export async function runSwarmBench(spec: SwarmSpec, work: string, procs: Procs,
     }
 
     const startSidecar = async (mode: Mode) => {
-      const p = procs.start([...wrapIn(reg), process.execPath, BIN, 'sidecar', '--listen', '0.0.0.0:7070', '--origin', 'http://127.0.0.1:5000',
+      const p = procs.start([...wrapIn(reg), process.execPath, ...benchNodeFlags(), BIN, 'sidecar', '--listen', '0.0.0.0:7070', '--origin', 'http://127.0.0.1:5000',
         '--data-dir', path.join(work, mode, 'sidecar'), '--advertise-host', reg.ip, '--peer-port', '6881', '--webhook-token', 'bench', '--log-level', 'warn'],
       path.join(work, `${mode}-sidecar.log`))
       await waitFor(async () => (await fetch(`${sidecarUrl}/healthz`)).ok, { timeoutMs: 20_000, intervalMs: 100, what: 'the sidecar' })
       return p
     }
     const startAgents = async (mode: Mode) => {
-      const ps = cluster.hosts.map((h) => procs.start([...wrapIn(h), process.execPath, BIN, 'agent', '--listen', '0.0.0.0:65001', '--sidecar', sidecarUrl,
+      const ps = cluster.hosts.map((h) => procs.start([...wrapIn(h), process.execPath, ...benchNodeFlags(), BIN, 'agent', '--listen', '0.0.0.0:65001', '--sidecar', sidecarUrl,
         '--upstream', regUrl, '--data-dir', path.join(work, mode, h.name, 'agent'), '--advertise-host', h.ip, '--peer-port', '6882', '--log-level', 'info'],
       path.join(work, `${mode}-${h.name}-agent.log`)))
       for (const h of cluster.hosts) await waitFor(async () => (await fetch(`http://${h.ip}:65001/healthz`)).ok, { timeoutMs: 20_000, intervalMs: 100, what: `the agent on ${h.name}` })
@@ -99,7 +117,7 @@ export async function runSwarmBench(spec: SwarmSpec, work: string, procs: Procs,
       const sidecar = await startSidecar(mode)
       await prepare()
       const agents = await startAgents(mode)
-      await measure(mode, skopeoAll(mode, true), () => ({ sidecarRss: peakRss(sidecar.child.pid), agentRss: peakRss(agents[0].child.pid) }))
+      await measure(mode, skopeoAll(mode, true), { sidecar: sidecar.child.pid, agents: agents.map((a) => a.child.pid) })
       for (const a of agents) await procs.stop(a)
       await procs.stop(sidecar)
     }

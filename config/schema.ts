@@ -34,6 +34,7 @@ export interface AgentConfig extends AuthFields, UpstreamCredentialFields, Cache
   readonly peerPort: number
   readonly p2pStallTimeoutMs: number
   readonly httpMaxBytes: number
+  readonly httpAloneMaxBytes: number
   readonly logLevel: LogLevel
 }
 
@@ -121,6 +122,7 @@ export const agentOptions: readonly OptionSpec[] = [
   { flag: 'peer-port', field: 'peerPort', arg: 'PORT', default: '6882', help: 'TCP port for peers (0: any free port)', parse: parsePort },
   { flag: 'p2p-stall-timeout', field: 'p2pStallTimeoutMs', arg: 'DURATION', default: '10s', help: 'fetch the rest from the upstream when the swarm makes no progress this long', parse: parseDuration },
   { flag: 'http-max-bytes', field: 'httpMaxBytes', arg: 'SIZE', default: '1MiB', help: 'blobs up to this size come over HTTP from the sidecar\'s cache, not the swarm', parse: parseBytes },
+  { flag: 'http-alone-max-bytes', field: 'httpAloneMaxBytes', arg: 'SIZE', default: '8MiB', help: 'blobs up to this size also come over HTTP while no other node is fetching or sharing them (the sidecar decides)', parse: parseBytes },
   ...agentAuthOptions,
   ...agentGovernanceOptions,
   common.logLevel,

@@ -64,7 +64,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     say(`sidecar       ${sidecar.url}`)
     for (const name of ['agent-1', 'agent-2']) {
       const agent = await runAgent({
-        config: Object.freeze({ ...cacheDefaults(), listen: { host: '127.0.0.1', port: 0 }, sidecars: [sidecar.url], upstreams: [proxy.url], dataDir: path.join(root, name), advertiseHost: '127.0.0.1', peerPort: 0, p2pStallTimeoutMs: 10_000, httpMaxBytes: 1 << 20, logLevel: 'warn' as const }),
+        config: Object.freeze({ ...cacheDefaults(), listen: { host: '127.0.0.1', port: 0 }, sidecars: [sidecar.url], upstreams: [proxy.url], dataDir: path.join(root, name), advertiseHost: '127.0.0.1', peerPort: 0, p2pStallTimeoutMs: 10_000, httpMaxBytes: 1 << 20, httpAloneMaxBytes: 8 << 20, logLevel: 'warn' as const }),
         logger: logger.child({ process: name }),
         clock: systemClock,
       })

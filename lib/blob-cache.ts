@@ -1,10 +1,10 @@
 import type { Readable } from 'node:stream'
 import type { BlobHashes } from './blob-hasher.js'
-import type { BlobInfo, BlobStore, BlobWriter, DiskSpace, StoredBlob } from './blob-store.js'
+import type { BlobInfo, BlobStore, BlobWriter, DiskSpace, RandomAccessWriter, StoredBlob } from './blob-store.js'
 import { CacheIndex, type Entry } from './cache-index.js'
 import { bytesToFree, refusal, type CacheLimits, type CacheUsage } from './cache-policy.js'
 import { CacheVerifier } from './cache-verifier.js'
-import { CacheWriter, StoringWriter } from './cache-writers.js'
+import { CacheWriter, StoringRandomAccessWriter, StoringWriter, type WriterHooks } from './cache-writers.js'
 import type { Clock } from './clock.js'
 import type { Digest } from './domain.js'
 import { AppError } from './errors.js'
@@ -159,18 +159,30 @@ export class BlobCache implements BlobStore {
    * with INSUFFICIENT_STORAGE when eviction cannot make room.
    */
   async begin(digest: Digest, size: number, opts?: { pieces?: boolean }): Promise<BlobWriter> {
+    return this.reserve(digest, size, () => this.deps.store.begin(digest, size, opts), (inner, on) => new StoringWriter(inner, on))
+  }
+
+  /** As `begin`, for a blob written out of order (a swarm download's pieces). */
+  async beginRandomAccess(digest: Digest, size: number): Promise<RandomAccessWriter> {
+    return this.reserve(digest, size, () => this.deps.store.beginRandomAccess(digest, size), (inner, on) => new StoringRandomAccessWriter(inner, on))
+  }
+
+  private async reserve<W extends BlobWriter>(digest: Digest, size: number, open: () => Promise<W>, wrap: (inner: W, on: WriterHooks) => W): Promise<W> {
     // A blob being evicted is gone before it is written again.
     await this.evicting.get(digest.hex)
-    const space = await this.space()
-    if (refusal(this.limitsNow, this.usage(space), size) && this.couldFit(size, space)) await this.reap('write', size)
-    const why = refusal(this.limitsNow, this.usage(await this.space()), size)
+    let space = await this.space()
+    if (refusal(this.limitsNow, this.usage(space), size) && this.couldFit(size, space)) {
+      await this.reap('write', size)
+      space = await this.space()
+    }
+    const why = refusal(this.limitsNow, this.usage(space), size)
     if (why) throw new AppError('INSUFFICIENT_STORAGE', `cannot store ${digest}: ${why}`)
     const reservation = { size, written: () => 0 }
     this.writers.add(reservation)
     try {
-      const inner = await this.deps.store.begin(digest, size, opts)
+      const inner = await open()
       reservation.written = () => inner.bytes
-      return new StoringWriter(inner, {
+      return wrap(inner, {
         committed: (info) => this.index.add({ ...info, accessedAt: this.deps.clock.now() }, true, true),
         ended: () => this.writers.delete(reservation),
       })
@@ -208,10 +220,6 @@ export class BlobCache implements BlobStore {
 
   space(): Promise<DiskSpace> {
     return this.deps.store.space()
-  }
-
-  scratchDir(label: string): Promise<string> {
-    return this.deps.store.scratchDir(label)
   }
 
   /** Evicts least recently used, unpinned, idle blobs until the bounds hold. Reaps run one at a time. */

@@ -98,6 +98,16 @@ export class BlobCheck {
     this.hasher.update(chunk)
   }
 
+  /** As `finish`, running `cleanup` (a writer removing its partial file) before a mismatch is thrown. */
+  async finishOr(cleanup: () => Promise<void>): Promise<BlobHashes> {
+    try {
+      return this.finish()
+    } catch (err) {
+      await cleanup()
+      throw err
+    }
+  }
+
   /** The hashes, or DIGEST_MISMATCH when the bytes are not the blob. Asking again answers the same. */
   finish(): BlobHashes {
     const hashes = (this.result ??= this.hasher.finish())

@@ -7,6 +7,7 @@ import { Digest } from './domain.js'
 import { storageError } from './errors.js'
 import { BlobCheck, BlobHasher, type BlobHashes } from './blob-hasher.js'
 import { safeJoin } from './safe-path.js'
+import { RandomAccessBlobWriter } from './blob-file.js'
 
 export interface BlobInfo {
   readonly digest: Digest
@@ -48,8 +49,8 @@ export interface BlobStore {
   /** Takes a blob out at once; a reader that already opened it reads on. */
   remove(digest: Digest): Promise<void>
   space(): Promise<DiskSpace>
-  /** A fresh empty directory under the data dir for scratch files (e.g. swarm downloads). */
-  scratchDir(label: string): Promise<string>
+  /** Starts a blob written out of order (a swarm download's pieces) and hashed in order; see RandomAccessBlobWriter. */
+  beginRandomAccess(digest: Digest, size: number): Promise<RandomAccessWriter>
   /** The directory a swarm seeds from: a blob's file is `<dir>/<digest hex>`. */
   readonly blobDir: string
 }
@@ -62,14 +63,36 @@ export interface BlobWriter {
    */
   write(chunk: Buffer): Promise<void>
   /**
-   * Verifies and publishes the blob. Throws DIGEST_MISMATCH (and removes the
-   * file) on a bad digest or size; INSUFFICIENT_STORAGE only once the bytes verified.
+   * Checks the sha256 and size of what was written, without publishing it, so
+   * a caller can hand the bytes on before the file is synced. Throws
+   * DIGEST_MISMATCH (and removes the file) on a bad digest or size. Idempotent.
+   */
+  verify(): Promise<BlobHashes>
+  /**
+   * Verifies (if `verify` was not called) and publishes the blob. Throws as
+   * `verify` does; INSUFFICIENT_STORAGE only once the bytes verified.
    */
   commit(): Promise<{ info: BlobInfo; hashes: BlobHashes }>
   /** Removes the partial file. Safe to call after commit or twice. */
   abort(): Promise<void>
   /** Gives up storing: removes the partial file and returns the check so far, to verify the rest without storing it. */
   detach(): Promise<BlobCheck>
+}
+
+/**
+ * A writer whose bytes may also land out of order: `writeAt` puts verified
+ * swarm pieces at their offsets, `write` then hashes the bytes in order and
+ * writes only what `writeAt` did not, and `readAt` serves what is written,
+ * also after commit, until `release`. It is the chunk store's target for a
+ * swarm download (lib/piece-store.ts).
+ */
+export interface RandomAccessWriter extends BlobWriter {
+  readonly size: number
+  /** Throws INSUFFICIENT_STORAGE when the disk is full. */
+  writeAt(offset: number, buf: Uint8Array): Promise<void>
+  readAt(offset: number, length: number): Promise<Buffer>
+  /** Closes the file once committed (its readers are done); before that, the owner aborts. */
+  release(): Promise<void>
 }
 
 /** Stats at once while listing: enough to keep a disk busy without opening thousands of handles. */
@@ -115,14 +138,28 @@ export class FileBlobStore implements BlobStore {
   }
 
   async begin(digest: Digest, size: number, opts: { pieces?: boolean } = {}): Promise<BlobWriter> {
-    const tmp = safeJoin(this.tmpDir, `${digest.hex}.${randomBytes(6).toString('hex')}.part`)
-    const out = createWriteStream(tmp, { flags: 'wx' })
+    const tmp = this.tmpPathFor(digest)
+    // A deep buffer: a pull waits on the disk only when it falls a megabyte behind, not once per chunk.
+    const out = createWriteStream(tmp, { flags: 'wx', highWaterMark: 1 << 20 })
     try {
       await once(out, 'open')
     } catch (err) {
       throw storageError(err, `creating a file for ${digest}`)
     }
     return new FileBlobWriter(new BlobCheck(digest, size, opts.pieces ?? true), tmp, this.pathOf(digest), out)
+  }
+
+  async beginRandomAccess(digest: Digest, size: number): Promise<RandomAccessWriter> {
+    const tmp = this.tmpPathFor(digest)
+    try {
+      return new RandomAccessBlobWriter(new BlobCheck(digest, size, false), tmp, this.pathOf(digest), await fs.open(tmp, 'wx+'))
+    } catch (err) {
+      throw storageError(err, `creating a file for ${digest}`)
+    }
+  }
+
+  private tmpPathFor(digest: Digest): string {
+    return safeJoin(this.tmpDir, `${digest.hex}.${randomBytes(6).toString('hex')}.part`)
   }
 
   async list(): Promise<StoredBlob[]> {
@@ -168,11 +205,6 @@ export class FileBlobStore implements BlobStore {
     return { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize }
   }
 
-  async scratchDir(label: string): Promise<string> {
-    const dir = safeJoin(this.tmpDir, `${label}.${randomBytes(6).toString('hex')}`)
-    await fs.mkdir(dir, { recursive: true })
-    return dir
-  }
 }
 
 class FileBlobWriter implements BlobWriter {
@@ -211,14 +243,12 @@ class FileBlobWriter implements BlobWriter {
     })
   }
 
+  verify(): Promise<BlobHashes> {
+    return this.check.finishOr(() => this.abort())
+  }
+
   async commit(): Promise<{ info: BlobInfo; hashes: BlobHashes }> {
-    let hashes: BlobHashes
-    try {
-      hashes = this.check.finish()
-    } catch (err) {
-      await this.abort()
-      throw err
-    }
+    const hashes = await this.verify()
     try {
       await this.close()
       if (this.failure) throw this.failure

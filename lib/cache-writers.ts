@@ -1,16 +1,24 @@
 import { BlobCheck, type BlobHashes } from './blob-hasher.js'
-import type { BlobInfo, BlobWriter } from './blob-store.js'
+import type { BlobInfo, BlobWriter, RandomAccessWriter } from './blob-store.js'
 import type { Digest } from './domain.js'
 import { isInsufficientStorage } from './errors.js'
 import type { Logger } from './logger.js'
 
+/** What a storing writer tells the cache. */
+export interface WriterHooks {
+  /** The blob is in. */
+  committed(info: BlobInfo): void
+  /** The writer no longer holds a reservation. */
+  ended(): void
+}
+
 /** A store's writer that tells the cache when its blob is in, and when it no longer holds a reservation. */
-export class StoringWriter implements BlobWriter {
+export class StoringWriter<W extends BlobWriter = BlobWriter> implements BlobWriter {
   private over = false
 
   constructor(
-    private readonly inner: BlobWriter,
-    private readonly on: { committed(info: BlobInfo): void; ended(): void },
+    protected readonly inner: W,
+    private readonly on: WriterHooks,
   ) {}
 
   get bytes(): number {
@@ -19,6 +27,16 @@ export class StoringWriter implements BlobWriter {
 
   write(chunk: Buffer): Promise<void> {
     return this.inner.write(chunk)
+  }
+
+  async verify(): Promise<BlobHashes> {
+    try {
+      return await this.inner.verify()
+    } catch (err) {
+      // A mismatch removed the file: the reservation goes with it.
+      this.end()
+      throw err
+    }
   }
 
   async commit(): Promise<{ info: BlobInfo; hashes: BlobHashes }> {
@@ -45,6 +63,25 @@ export class StoringWriter implements BlobWriter {
     if (this.over) return
     this.over = true
     this.on.ended()
+  }
+}
+
+/** StoringWriter for a blob written out of order: the swarm's chunk store writes and reads through it. */
+export class StoringRandomAccessWriter extends StoringWriter<RandomAccessWriter> implements RandomAccessWriter {
+  get size(): number {
+    return this.inner.size
+  }
+
+  writeAt(offset: number, buf: Uint8Array): Promise<void> {
+    return this.inner.writeAt(offset, buf)
+  }
+
+  readAt(offset: number, length: number): Promise<Buffer> {
+    return this.inner.readAt(offset, length)
+  }
+
+  release(): Promise<void> {
+    return this.inner.release()
   }
 }
 
@@ -87,6 +124,11 @@ export class CacheWriter {
       }
     }
     this.check!.update(chunk)
+  }
+
+  /** The hashes, once the bytes proved to be the blob, before anything is synced. Throws DIGEST_MISMATCH. */
+  async verify(): Promise<BlobHashes> {
+    return this.writer ? this.writer.verify() : this.check!.finish()
   }
 
   /** The hashes, and where the blob is stored unless the disk could not hold it. Throws DIGEST_MISMATCH. */

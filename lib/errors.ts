@@ -16,6 +16,7 @@ export const ErrorCodes = {
   DIGEST_INVALID: { status: 400, message: 'invalid digest' },
   NAME_INVALID: { status: 400, message: 'invalid repository name' },
   REPO_REQUIRED: { status: 400, message: 'the repo query parameter is required' },
+  QUERY_INVALID: { status: 400, message: 'a query parameter is not valid' },
   BLOB_UNKNOWN: { status: 404, message: 'blob unknown' },
   BLOB_FETCH_FAILED: { status: 502, message: 'could not fetch the blob from the origin' },
   DIGEST_MISMATCH: { status: 502, message: 'content does not match its digest' },

@@ -89,7 +89,8 @@ export async function listen(app: Express, host: string, port: number): Promise<
  */
 export async function writeChunk(res: import('node:http').ServerResponse, chunk: Buffer): Promise<void> {
   if (res.destroyed || res.writableEnded) return
-  if (res.write(chunk)) return
+  // Wait only once a megabyte is queued, not after every chunk larger than the socket's 16 KiB mark.
+  if (res.write(chunk) || res.writableLength < 1 << 20) return
   await new Promise<void>((resolve) => {
     const done = () => {
       res.off('drain', done)

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream'
 import { BlobCheck, type BlobHashes } from './blob-hasher.js'
-import type { BlobInfo, BlobStore, BlobWriter, DiskSpace, StoredBlob } from './blob-store.js'
+import type { BlobInfo, BlobStore, BlobWriter, DiskSpace, RandomAccessWriter, StoredBlob } from './blob-store.js'
 import type { Clock } from './clock.js'
 import type { Digest } from './domain.js'
 import { storageError } from './errors.js'
@@ -66,8 +66,8 @@ export class MemoryBlobStore implements BlobStore {
     return { freeBytes: Math.max(0, this.capacityBytes - this.usedBytes), totalBytes: this.capacityBytes }
   }
 
-  async scratchDir(): Promise<string> {
-    throw new Error('the in-memory blob store has no directories')
+  async beginRandomAccess(): Promise<RandomAccessWriter> {
+    throw new Error('the in-memory blob store has no files for a swarm to write into')
   }
 
   /** Puts bytes in as a blob without checking them, as a damaged or foreign file would be. */
@@ -108,6 +108,10 @@ class MemoryWriter implements BlobWriter {
     this.chunks.push(chunk)
     this.held += chunk.length
     this.store.writing += chunk.length
+  }
+
+  verify(): Promise<BlobHashes> {
+    return this.check.finishOr(() => this.abort())
   }
 
   async commit(): Promise<{ info: BlobInfo; hashes: BlobHashes }> {

@@ -1,59 +1,131 @@
 import type { Torrent, Wire } from 'webtorrent'
 
-/** Pieces a peer may be offered by the seeder and not hold yet. */
-const OUTSTANDING = 4
+/**
+ * Pieces a peer may be offered by the seeder and not hold yet: at least 4,
+ * and enough for half a second at the rate the seeder sends to it, so one
+ * fast peer alone with the seeder is not held to a round trip per 4 pieces.
+ */
+const MIN_OUTSTANDING = 4
+const MAX_OUTSTANDING = 256
+const OUTSTANDING_SECONDS = 0.5
+/** An offer the peer has not taken after this long no longer keeps the piece from others. */
+const OFFER_TIMEOUT_MS = 5_000
+/** How often stale offers are looked for. */
+const SWEEP_MS = 1_000
+
+interface Offer {
+  readonly wire: Wire
+  readonly at: number
+}
 
 /**
- * Super-seeding (BEP 16's idea) for the sidecar's seeder. Advertising every
- * piece to every agent makes them all pull the same pieces from the seeder's
- * one uplink. So the seeder offers each peer only a few pieces, the ones it has
- * offered least, and offers more as the peer reports having them. Peers get
- * the rest from each other, which spreads the load over every host's uplink.
- * A peer that has everything else can still get its last pieces here, since
- * every piece it lacks is eventually offered.
+ * Super-seeding (BEP 16) for the sidecar's seeder, so that each piece leaves
+ * the registry host about once. Advertising every piece to every agent makes
+ * them all pull the same pieces from the seeder's one uplink. So the seeder
+ * announces nothing to a new peer, then offers it a few pieces at a time
+ * (four, or half a second's worth at its rate), and only pieces that no connected peer holds and no other peer has
+ * been offered: every piece goes out once, and peers get the rest from each
+ * other, over every host's uplink. A piece is offered again only if the peer
+ * it went to left, or did not take it within five seconds, before anyone else
+ * had it. A peer alone with the seeder is thus offered every piece in turn.
  */
-export function superSeed(t: Torrent): void {
-  let offered: Uint32Array | undefined
+export function superSeed(t: Torrent, now: () => number = Date.now): void {
+  let state: SeedState | undefined
+  const timer = setInterval(() => state?.topUpAll(), SWEEP_MS)
+  timer.unref()
+  t.once('close', () => clearInterval(timer))
   t.on('wire', (wire: Wire) => {
     // The piece count is known once the torrent is ready, which it is before any wire of a seeded blob.
-    const counts = (offered ??= new Uint32Array(t.pieces.length))
-    const mine = new Set<number>()
-    const sendBitfield = wire.bitfield.bind(wire)
-    // webtorrent sends the full bitfield (or have-all) right after this event: send an empty one instead.
-    wire.haveAll = () => sendBitfield(emptyBitfield(t.pieces.length))
-    wire.bitfield = () => sendBitfield(emptyBitfield(t.pieces.length))
-    const topUp = () => {
-      if (wire.destroyed) return
-      const has = (i: number) => wire.peerPieces?.get(i) === true
-      for (const i of mine) if (has(i)) mine.delete(i)
-      while (mine.size < OUTSTANDING) {
-        const next = leastOffered(counts, (i) => !mine.has(i) && !has(i))
-        if (next === undefined) return
-        mine.add(next)
-        counts[next]++
-        wire.have(next)
-      }
-    }
-    wire.on('bitfield', topUp)
-    wire.on('have', topUp)
-    wire.on('have-none', topUp)
-    // A peer that sent no bitfield (allowed when it has no pieces) still gets its first offers.
-    wire.once('interested', topUp)
+    state ??= new SeedState(t.pieces.length, t.pieceLength, now)
+    state.add(wire)
   })
 }
 
-function leastOffered(offered: Uint32Array, wanted: (i: number) => boolean): number | undefined {
-  let best: number | undefined
-  // Start at a random piece so ties spread over the blob, not its head.
-  const start = Math.floor(Math.random() * offered.length)
-  for (let k = 0; k < offered.length; k++) {
-    const i = (start + k) % offered.length
-    if (!wanted(i)) continue
-    if (best === undefined || offered[i] < offered[best]) best = i
-  }
-  return best
-}
+class SeedState {
+  /** Connected peers holding each piece. */
+  private readonly holders: Uint16Array
+  private readonly offers = new Map<number, Offer>()
+  private readonly wires = new Map<Wire, { mine: Set<number>; counted: Uint8Array }>()
 
-function emptyBitfield(pieces: number): Buffer {
-  return Buffer.alloc(Math.ceil(pieces / 8))
+  constructor(
+    private readonly pieces: number,
+    private readonly pieceLength: number,
+    private readonly now: () => number,
+  ) {
+    this.holders = new Uint16Array(pieces)
+  }
+
+  add(wire: Wire): void {
+    const entry = { mine: new Set<number>(), counted: new Uint8Array(this.pieces) }
+    this.wires.set(wire, entry)
+    const sendBitfield = wire.bitfield.bind(wire)
+    // webtorrent sends the full bitfield (or have-all) right after the 'wire' event: send an empty one instead.
+    wire.haveAll = () => sendBitfield(Buffer.alloc(Math.ceil(this.pieces / 8)))
+    wire.bitfield = () => sendBitfield(Buffer.alloc(Math.ceil(this.pieces / 8)))
+    const recount = () => {
+      for (let i = 0; i < this.pieces; i++) {
+        if (entry.counted[i] || wire.peerPieces?.get(i) !== true) continue
+        entry.counted[i] = 1
+        this.holders[i]++
+        entry.mine.delete(i)
+        if (this.offers.get(i)?.wire === wire) this.offers.delete(i)
+      }
+      this.topUp(wire)
+    }
+    wire.on('bitfield', recount)
+    wire.on('have-all', recount)
+    wire.on('have', (i: number) => {
+      if (i >= 0 && i < this.pieces && !entry.counted[i]) {
+        entry.counted[i] = 1
+        this.holders[i]++
+        entry.mine.delete(i)
+        if (this.offers.get(i)?.wire === wire) this.offers.delete(i)
+      }
+      this.topUp(wire)
+    })
+    wire.on('have-none', () => this.topUp(wire))
+    // A peer that sent no bitfield (allowed when it has no pieces) still gets its first offers.
+    wire.once('interested', () => this.topUp(wire))
+    wire.once('close', () => {
+      this.wires.delete(wire)
+      for (let i = 0; i < this.pieces; i++) if (entry.counted[i]) this.holders[i]--
+      for (const i of entry.mine) if (this.offers.get(i)?.wire === wire) this.offers.delete(i)
+      // What it held or was offered may now be nowhere else.
+      this.topUpAll()
+    })
+  }
+
+  topUpAll(): void {
+    for (const w of this.wires.keys()) this.topUp(w)
+  }
+
+  private topUp(wire: Wire): void {
+    const entry = this.wires.get(wire)
+    if (!entry || wire.destroyed) return
+    // An offer that went stale and was given to another peer no longer counts against this one.
+    for (const i of entry.mine) if (this.offers.get(i)?.wire !== wire) entry.mine.delete(i)
+    const outstanding = Math.min(MAX_OUTSTANDING, Math.max(MIN_OUTSTANDING, Math.ceil((wire.uploadSpeed() * OUTSTANDING_SECONDS) / this.pieceLength)))
+    // Bounded: each turn adds one piece to `mine`, at most `outstanding` of them.
+    while (entry.mine.size < outstanding) {
+      const next = this.pick(wire, entry.mine)
+      if (next === undefined) return
+      entry.mine.add(next)
+      this.offers.set(next, { wire, at: this.now() })
+      wire.have(next)
+    }
+  }
+
+  /** A piece nobody connected holds and no other live offer covers, starting at a random piece so peers get different ones. */
+  private pick(wire: Wire, mine: Set<number>): number | undefined {
+    const stale = this.now() - OFFER_TIMEOUT_MS
+    const start = Math.floor(Math.random() * this.pieces)
+    for (let k = 0; k < this.pieces; k++) {
+      const i = (start + k) % this.pieces
+      if (this.holders[i] > 0 || mine.has(i) || wire.peerPieces?.get(i) === true) continue
+      const o = this.offers.get(i)
+      if (o && o.wire !== wire && o.at > stale && !o.wire.destroyed) continue
+      return i
+    }
+    return undefined
+  }
 }

@@ -4,10 +4,19 @@ import WebTorrent, { type Torrent, type Wire } from 'webtorrent'
 import type { Logger } from './logger.js'
 import { RateLimit } from './rate-limit.js'
 import { superSeed } from './super-seed.js'
+import { patchWires } from './wire-patches.js'
+import { neverRequest, segmentOrder, takeOverRequests } from './piece-picker.js'
+import { pieceStoreFor, seedStoreFor, type PieceTarget } from './piece-store.js'
+import { safeJoin } from './safe-path.js'
+import { parseTorrent } from './torrent.js'
+import { applyPeering, type Self } from './peering.js'
 
 /** Peer-id prefixes: they let a downloader tell the sidecar's seeder from other nodes. */
 export const PeerIdPrefix = { seeder: '-LS010S-', agent: '-LS010A-' } as const
 const SEEDER_HEX = Buffer.from(PeerIdPrefix.seeder).toString('hex')
+
+/** Whether a hex peer id (as wires and the tracker hold it) is a sidecar's seeder. */
+export const isSeederPeerId = (hex: string | undefined): boolean => hex?.startsWith(SEEDER_HEX) === true
 
 export interface SwarmOptions {
   /** TCP port for peer connections; 0 picks a free one. */
@@ -42,10 +51,12 @@ export interface Download {
  */
 export class Swarm {
   private readonly client: WebTorrent
+  private readonly self: Self
   /** Host-wide limits every peer connection passes through; HTTP transfers join them. */
   readonly rates: { readonly download: RateLimit; readonly upload: RateLimit }
 
   constructor(private readonly opts: SwarmOptions) {
+    patchWires()
     const peerId = Buffer.concat([Buffer.from(PeerIdPrefix[opts.role]), randomBytes(12)]).toString('hex')
     this.client = new WebTorrent({
       peerId,
@@ -59,6 +70,7 @@ export class Swarm {
       tracker: { getAnnounceOpts: () => ({ ip: opts.advertiseHost }) },
     })
     this.client.on('error', (err: unknown) => opts.logger.error({ err }, 'swarm error'))
+    this.self = { peerId, addr: () => `${opts.advertiseHost}:${this.client.torrentPort}` }
     this.rates = { download: new RateLimit(this.client.throttleGroups.down), upload: new RateLimit(this.client.throttleGroups.up) }
   }
 
@@ -70,30 +82,40 @@ export class Swarm {
 
   /** Seeds a verified file `<dir>/<torrent name>`; its pieces are not re-checked. */
   async seed(torrent: Buffer, dir: string): Promise<void> {
+    const { name, size } = parseTorrent(torrent)
+    const store = seedStoreFor(safeJoin(dir, name), size)
     await new Promise<void>((resolve, reject) => {
-      const t = this.client.add(torrent, { path: dir, skipVerify: true }, () => resolve())
+      const t = this.client.add(torrent, { store, storeCacheSlots: 0, skipVerify: true, alwaysChokeSeeders: false }, () => resolve())
       t.once('error', reject)
+      applyPeering(t, this.self)
+      neverRequest(t)
       if (this.opts.role === 'seeder') superSeed(t)
     })
   }
 
-  async download(torrent: Buffer, dir: string): Promise<Download> {
+  /** Downloads into `target`, which receives each piece as it verifies; the torrent then seeds from it. */
+  async download(torrent: Buffer, target: PieceTarget): Promise<Download> {
     const received: PeerBytes = { seeder: 0, peers: 0 }
     let last = 0
     const seen = new Set<string>()
     const t = await new Promise<Torrent>((resolve, reject) => {
-      const added = this.client.add(torrent, { path: dir, deselect: true }, (ready) => resolve(ready))
+      const added = this.client.add(torrent, { store: pieceStoreFor(target), storeCacheSlots: 0, deselect: true, alwaysChokeSeeders: false }, (ready) => resolve(ready))
       added.once('error', reject)
+      applyPeering(added, this.self)
     })
     t.on('wire', (wire: Wire) => {
       wire.on('download', (n: number) => {
         seen.add(wire.peerId)
         last = Date.now()
-        if (wire.peerId?.startsWith(SEEDER_HEX)) received.seeder += n
+        if (isSeederPeerId(wire.peerId)) received.seeder += n
         else received.peers += n
       })
     })
-    selectInRandomSegments(t)
+    const n = t.pieces.length
+    if (n > 0) {
+      takeOverRequests(t, segmentOrder(n))
+      t.select(0, n - 1)
+    }
     return { torrent: t, received, stream: () => Readable.from(verifiedInOrder(t)), lastActivity: () => last, peersSeen: () => seen.size }
   }
 
@@ -117,37 +139,15 @@ export class Swarm {
     if (t) await this.remove(t.infoHash)
   }
 
-  /** Stops sharing a torrent; with dropFiles, deletes what it downloaded too. */
-  async remove(infoHash: string, dropFiles = false): Promise<void> {
+  /** Stops sharing a torrent. Its file stays: it belongs to the blob store (see lib/piece-store.ts). */
+  async remove(infoHash: string): Promise<void> {
     if (!(await this.has(infoHash))) return
-    await this.client.remove(infoHash, { destroyStore: dropFiles })
+    await this.client.remove(infoHash)
   }
 
   async close(): Promise<void> {
     await new Promise<void>((resolve) => this.client.destroy(() => resolve()))
   }
-}
-
-/** Pieces per segment: large enough that webtorrent's sequential picker stays cheap. */
-const SEGMENTS = 16
-
-/**
- * Selects the torrent's pieces as segments in a random order of this agent's
- * own. Agents that start together then hold different pieces and trade them,
- * as with rarest-first, without webtorrent's rarest-first picker, which costs
- * five times the CPU per byte.
- */
-function selectInRandomSegments(t: Torrent): void {
-  const n = t.pieces.length
-  if (n === 0) return
-  const size = Math.max(1, Math.ceil(n / SEGMENTS))
-  const segs: Array<[number, number]> = []
-  for (let from = 0; from < n; from += size) segs.push([from, Math.min(n, from + size) - 1])
-  for (let i = segs.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1))
-    ;[segs[i], segs[j]] = [segs[j], segs[i]]
-  }
-  segs.forEach(([from, to], i) => t.select(from, to, segs.length - i))
 }
 
 /** The blob's bytes in order, each piece as soon as it and all before it are verified. */
@@ -176,7 +176,8 @@ async function* verifiedInOrder(t: Torrent): AsyncGenerator<Buffer> {
       })
     }
     yield await new Promise<Buffer>((resolve, reject) =>
-      t.store.get(i, undefined, (err, buf) => (err || !buf ? reject(err ?? new Error(`piece ${i} unreadable`)) : resolve(Buffer.from(buf)))),
+      // The store hands out Buffers already; a plain Uint8Array is wrapped, not copied.
+      t.store.get(i, undefined, (err, buf) => (err || !buf ? reject(err ?? new Error(`piece ${i} unreadable`)) : resolve(Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length)))),
     )
   }
 }

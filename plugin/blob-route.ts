@@ -70,7 +70,6 @@ export class BlobRoute {
     }
     if (req.method === 'HEAD') return this.head(res, blob, authorization)
 
-    const sources = emptySources()
     let held: Buffer | undefined
     const run = this.deps.puller.pull({ repo: blob.repo, digest: blob.digest, origin: blob.origin, authorization }, {
       start: async (size) => {
@@ -84,15 +83,17 @@ export class BlobRoute {
         if (held) await writeChunk(res, held)
         held = chunk
       },
+      end: async (sources) => {
+        if (held) await writeChunk(res, held)
+        held = undefined
+        res.end()
+        this.account(sources)
+      },
     })
     this.inflight.set(blob.digest.hex, run)
     try {
       const result = await run
-      if (held) res.write(held)
-      res.end()
-      Object.assign(sources, result.sources)
-      this.account(sources)
-      this.deps.logger.info({ digest: blob.digest.toString(), bytes: result.size, ms: this.deps.clock.now() - started, sources, peers: result.peers, fellBack: result.fellBack, cached: result.cached }, 'blob served')
+      this.deps.logger.info({ digest: blob.digest.toString(), bytes: result.size, ms: this.deps.clock.now() - started, sources: result.sources, peers: result.peers, fellBack: result.fellBack, cached: result.cached }, 'blob served')
     } catch (err) {
       this.deps.logger.warn({ digest: blob.digest.toString(), err: (err as Error).message }, 'blob pull failed')
       if (!res.headersSent && err instanceof UpstreamStatusError) {

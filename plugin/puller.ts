@@ -1,7 +1,7 @@
-import fs from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import type { BlobCache } from '../lib/blob-cache.js'
-import type { CacheWriter } from '../lib/cache-writers.js'
+import type { RandomAccessWriter } from '../lib/blob-store.js'
+import { CacheWriter } from '../lib/cache-writers.js'
 import type { Clock } from '../lib/clock.js'
 import type { Digest, RepoName } from '../lib/domain.js'
 import type { Logger } from '../lib/logger.js'
@@ -10,7 +10,7 @@ import type { RegistryClient } from '../lib/registry-client.js'
 import { withStallTimeout } from '../lib/stall.js'
 import type { Swarm } from '../lib/swarm.js'
 import { buildTorrent } from '../lib/torrent.js'
-import type { FetchedTorrent, SidecarClient } from '../sidecar/client.js'
+import type { FetchedTorrent, InlineLimits, SidecarClient } from '../sidecar/client.js'
 
 export type Source = 'cache' | 'seeder' | 'peers' | 'origin'
 export type SourceBytes = Record<Source, number>
@@ -29,6 +29,8 @@ export interface PullSink {
   /** Called once, before the first byte, with the blob's size. */
   start(size: number): Promise<void>
   write(chunk: Buffer): Promise<void>
+  /** Called once every byte is written and the sha256 matched, before the blob is synced into the cache; with where the bytes came from. */
+  end(sources: SourceBytes): Promise<void>
 }
 
 export interface PullerDeps {
@@ -38,8 +40,8 @@ export interface PullerDeps {
   readonly logger: Logger
   readonly clock: Clock
   readonly stallTimeoutMs: number
-  /** Blobs up to this size come over HTTP from the sidecar's cache: a torrent costs more than it saves. */
-  readonly httpMaxBytes: number
+  /** Blobs the agent takes over HTTP from the sidecar's cache, in the answer to its torrent request. */
+  readonly inline: InlineLimits
   /** The host's download limit, for bytes that come over HTTP (the swarm's connections pass through it already). */
   readonly downloadRate: RateLimit
 }
@@ -88,7 +90,7 @@ export class Puller {
     const log = this.deps.logger.child({ digest: req.digest.toString(), repo: req.repo.toString() })
     let fetched: FetchedTorrent | undefined
     try {
-      fetched = await this.deps.sidecars.torrent(req.repo, req.digest, req.authorization)
+      fetched = await this.deps.sidecars.torrent(req.repo, req.digest, req.authorization, this.deps.inline)
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'no torrent from any sidecar; fetching from the origin')
     }
@@ -96,20 +98,26 @@ export class Puller {
     let t: Transfer | undefined
     let peers = 0
     let fellBack = fetched === undefined
+    // A completed swarm download, seeding from the writer's file: dropped unless the blob is committed.
+    let downloaded: string | undefined
     const limit = (s: Readable) => this.deps.downloadRate.limit(s)
     const release = this.deps.store.pin(req.digest)
     try {
       if (fetched) {
         const size = fetched.parsed.size
         // The torrent's pieces already describe these bytes: only the sha256 is computed here.
-        t = new Transfer(await this.deps.store.beginOrVerifyOnly(req.digest, size, { pieces: false }), sink)
+        let target: RandomAccessWriter | undefined
+        const writer = fetched.bytes
+          ? await this.deps.store.beginOrVerifyOnly(req.digest, size, { pieces: false })
+          : await CacheWriter.open(async () => (target = await this.deps.store.beginRandomAccess(req.digest, size)), req.digest, size, false, log)
+        t = new Transfer(writer, sink)
         await sink.start(size)
         try {
-          if (size <= this.deps.httpMaxBytes) {
-            await t.copy(limit(await this.deps.sidecars.openBlob(fetched.sidecar, req.repo, req.digest, req.authorization)), 'seeder')
-          } else if (t.writer.caching) {
-            // The swarm needs scratch space on the same disk: a blob the disk cannot hold comes from the upstream.
-            peers = await this.fromSwarm(fetched, req.digest, t)
+          if (fetched.bytes) await t.copy(limit(fetched.bytes), 'seeder')
+          else if (target && t.writer.caching) {
+            // The swarm writes its pieces into the blob's file: a blob the disk cannot hold comes from the upstream.
+            peers = await this.fromSwarm(fetched, target, t)
+            downloaded = fetched.parsed.infoHash.hex
           }
         } catch (err) {
           log.warn({ err: (err as Error).message, offset: t.sent }, 'sidecar or swarm failed or stalled; fetching the rest from the origin')
@@ -125,39 +133,52 @@ export class Puller {
         await sink.start(blob.length)
         await t.copy(limit(blob.stream), 'origin')
       }
+      // The client gets its last bytes as soon as they are known good; syncing into the cache and seeding follow.
+      await t.writer.verify()
+      await sink.end(t.sources)
       const { info, hashes } = await t.writer.commit()
       const sources = t.sources
       t = undefined
-      if (info) {
-        const torrent = fetched?.torrent ?? buildTorrent(req.digest, hashes, this.deps.sidecars.announceUrl).torrent
-        await this.deps.swarm.seed(torrent, this.deps.store.blobDir).catch((err: unknown) => {
-          log.warn({ err: (err as Error).message }, 'could not seed the pulled blob')
-        })
-      }
+      if (info && !downloaded) void this.seed(fetched?.torrent ?? buildTorrent(req.digest, hashes, this.deps.sidecars.announceUrl).torrent, log)
+      if (!info && downloaded) await this.deps.swarm.remove(downloaded)
       return { size: hashes.size, sources, fellBack, peers, cached: info !== undefined }
     } finally {
-      await t?.writer.abort()
+      if (t) {
+        await t.writer.abort()
+        if (downloaded) await this.deps.swarm.remove(downloaded)
+      }
       release()
     }
   }
 
-  /** Streams what the swarm delivers; returns how many peers sent bytes. Throws on a stall. */
-  private async fromSwarm(fetched: FetchedTorrent, digest: Digest, t: Transfer): Promise<number> {
-    const scratch = await this.deps.store.scratchDir(`dl-${digest.hex}`)
-    const dl = await this.deps.swarm.download(fetched.torrent, scratch)
+  /** Seeds a blob just cached. A swarm download needs none: it goes on seeding from the committed file, peers still connected. */
+  private async seed(torrent: Buffer, log: Logger): Promise<void> {
+    try {
+      await this.deps.swarm.seed(torrent, this.deps.store.blobDir)
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not seed the pulled blob')
+    }
+  }
+
+  /**
+   * Streams what the swarm delivers; returns how many peers sent bytes. Throws
+   * on a stall, after dropping the download; on success the download stays,
+   * to seed once the writer commits.
+   */
+  private async fromSwarm(fetched: FetchedTorrent, target: RandomAccessWriter, t: Transfer): Promise<number> {
+    const dl = await this.deps.swarm.download(fetched.torrent, target)
     try {
       const stream = withStallTimeout(dl.stream(), this.deps.stallTimeoutMs, () => this.deps.clock.now(), () => dl.lastActivity())
       await t.copy(stream, 'peers')
+    } catch (err) {
+      await this.deps.swarm.remove(dl.torrent.infoHash)
+      throw err
     } finally {
       // The swarm may have fetched pieces past what was streamed: split what was streamed by its shares.
       const got = dl.received.seeder + dl.received.peers
       const streamed = t.sources.peers
       t.sources.seeder = got > 0 ? Math.round((streamed * dl.received.seeder) / got) : 0
       t.sources.peers = streamed - t.sources.seeder
-      // Drop the download and its scratch copy now: the same info-hash is
-      // seeded from the store next, and a later remove would delete that.
-      await this.deps.swarm.remove(dl.torrent.infoHash, true)
-      await fs.rm(scratch, { recursive: true, force: true })
     }
     return dl.peersSeen()
   }

@@ -1,5 +1,5 @@
-import { Readable } from 'node:stream'
-import type { ReadableStream as WebReadableStream } from 'node:stream/web'
+import type { Readable } from 'node:stream'
+import { httpGet, readBody } from '../lib/http-get.js'
 import type { Digest, RepoName } from '../lib/domain.js'
 import { parseTorrent, type ParsedTorrent } from '../lib/torrent.js'
 import type { BlobStatus } from './blob-service.js'
@@ -8,6 +8,14 @@ export interface FetchedTorrent {
   readonly torrent: Buffer
   readonly parsed: ParsedTorrent
   readonly sidecar: string
+  /** The blob's bytes, when the sidecar answered with them (see `InlineLimits`). */
+  readonly bytes?: Readable
+}
+
+/** What the agent takes as bytes instead of a torrent; the sidecar decides (sidecar/inline.ts). */
+export interface InlineLimits {
+  readonly max: number
+  readonly aloneMax: number
 }
 
 /** The typed client agents use to reach sidecars; it tries each configured sidecar in order. */
@@ -22,37 +30,35 @@ export class SidecarClient {
     return `${this.urls[0]}/announce`
   }
 
-  async torrent(repo: RepoName, digest: Digest, authorization?: string, signal?: AbortSignal): Promise<FetchedTorrent> {
+  /** The blob's torrent, or with `inline`, possibly its bytes (and torrent) in one answer. */
+  async torrent(repo: RepoName, digest: Digest, authorization?: string, inline?: InlineLimits): Promise<FetchedTorrent> {
     const problems: string[] = []
+    const query = inline ? `&inline-max=${inline.max}&inline-alone-max=${inline.aloneMax}` : ''
     for (const base of this.urls) {
       try {
-        const res = await this.get(`${base}/v1/blobs/${digest}/torrent?repo=${encodeURIComponent(repo.toString())}`, authorization, signal)
-        if (!res.ok) {
-          problems.push(`${base}: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`)
+        const res = await httpGet(`${base}/v1/blobs/${digest}/torrent?repo=${encodeURIComponent(repo.toString())}${query}`, {
+          headers: authorization ? { authorization } : {},
+          timeoutMs: this.timeoutMs,
+        })
+        if (res.statusCode !== 200) {
+          problems.push(`${base}: HTTP ${res.statusCode} ${(await readBody(res, 4096).catch(() => Buffer.alloc(0))).toString('utf8').slice(0, 300)}`)
           continue
         }
-        const torrent = Buffer.from(await res.arrayBuffer())
+        const inlined = res.headers['content-type'] === 'application/octet-stream'
+        const header = res.headers['x-layerseed-torrent']
+        const torrent = inlined ? Buffer.from(typeof header === 'string' ? header : '', 'base64') : await readBody(res)
         const parsed = parseTorrent(torrent)
         if (parsed.name !== digest.hex) {
+          res.destroy()
           problems.push(`${base}: torrent names ${parsed.name}, not ${digest.hex}`)
           continue
         }
-        return { torrent, parsed, sidecar: base }
+        return { torrent, parsed, sidecar: base, ...(inlined ? { bytes: res } : {}) }
       } catch (err) {
         problems.push(`${base}: ${(err as Error).message}`)
       }
     }
     throw new Error(`no sidecar had a torrent for ${digest}: ${problems.join('; ')}`)
-  }
-
-  /** Streams a blob from one sidecar's cache; it fetches the blob from its origin first if needed. */
-  async openBlob(base: string, repo: RepoName, digest: Digest, authorization?: string): Promise<Readable> {
-    const res = await this.get(`${base}/v1/blobs/${digest}/data?repo=${encodeURIComponent(repo.toString())}`, authorization)
-    if (!res.ok || !res.body) {
-      await res.body?.cancel()
-      throw new Error(`${base}: blob data: HTTP ${res.status}`)
-    }
-    return Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>)
   }
 
   async status(digest: Digest): Promise<BlobStatus> {
@@ -61,11 +67,10 @@ export class SidecarClient {
     return (await res.json()) as BlobStatus
   }
 
-  private get(url: string, authorization?: string, signal?: AbortSignal): Promise<Response> {
-    const timeout = AbortSignal.timeout(this.timeoutMs)
+  private get(url: string, authorization?: string): Promise<Response> {
     return fetch(url, {
       headers: authorization ? { authorization } : {},
-      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      signal: AbortSignal.timeout(this.timeoutMs),
     })
   }
 }

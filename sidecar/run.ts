@@ -23,6 +23,7 @@ import { PreseedQueue } from './preseed-queue.js'
 import { buildSidecarApp } from './server.js'
 import { SwarmAdmission } from './swarm-admission.js'
 import { Tracker } from './tracker.js'
+import { InlinePolicy } from './inline.js'
 
 export interface RunningSidecar {
   readonly port: number
@@ -113,6 +114,7 @@ export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; 
     blobs,
     queue,
     tracker,
+    inline: new InlinePolicy(tracker),
     logger,
     extraRoutes: [preheat, cacheRoutes(cache)],
     guard: auth?.guard,

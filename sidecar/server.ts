@@ -11,12 +11,14 @@ import { shaped } from '../webhooks/shape.js'
 import type { BlobService } from './blob-service.js'
 import type { PreseedQueue } from './preseed-queue.js'
 import type { Tracker } from './tracker.js'
+import { parseInlineLimits, type InlinePolicy } from './inline.js'
 import { harborWebhookRoutes } from './harbor-routes.js'
 
 export interface SidecarAppDeps {
   readonly blobs: BlobService
   readonly queue: PreseedQueue
   readonly tracker: Tracker
+  readonly inline: InlinePolicy
   readonly logger: Logger
   readonly webhookToken?: string
   readonly preheatToken?: string
@@ -71,11 +73,15 @@ export function buildSidecarApp(deps: SidecarAppDeps): Express {
 
   app.get('/v1/blobs/:digest/torrent', wrap(async (req, res) => {
     const digest = Digest.parse(req.params.digest)
-    const t = await deps.blobs.ensure({ repo: await repoOf(req), digest })
-    res.type('application/x-bittorrent').set('x-layerseed-info-hash', t.infoHash.hex).send(deps.handOut ? deps.handOut(t) : t.torrent)
+    const repo = await repoOf(req)
+    const limits = parseInlineLimits(req.query)
+    const t = await deps.blobs.ensure({ repo, digest })
+    const torrent = deps.handOut ? deps.handOut(t) : t.torrent
+    if (await deps.inline.answer(res, t, torrent, limits, deps.blobs)) return
+    res.type('application/x-bittorrent').set('x-layerseed-info-hash', t.infoHash.hex).send(torrent)
   }))
 
-  // Small blobs: agents take them over HTTP, where a torrent would cost more than it saves.
+  // A blob's bytes from the verified store. (Agents get small blobs in the answer to their torrent request.)
   app.get('/v1/blobs/:digest/data', wrap(async (req, res) => {
     const digest = Digest.parse(req.params.digest)
     const t = await deps.blobs.ensure({ repo: await repoOf(req), digest })

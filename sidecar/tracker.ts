@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import bencode from 'bencode'
 import TrackerServer from 'bittorrent-tracker/server'
 import type { InfoHash } from '../lib/domain.js'
+import { isSeederPeerId } from '../lib/swarm.js'
 
 export interface TrackerOptions {
   /** Swarm admission: why an announce for an issued info-hash is refused, or undefined to let it pass. */
@@ -42,6 +43,15 @@ export class Tracker {
     this.issued.delete(infoHash.hex)
     const swarm = this.server.torrents[infoHash.hex]
     if (swarm) for (const id of [...swarm.peers.keys]) swarm.peers.remove(id)
+  }
+
+  /** Peers in a torrent's swarm other than seeders (sidecars). */
+  agentPeers(infoHash: InfoHash): number {
+    const swarm = this.server.torrents[infoHash.hex]
+    if (!swarm) return 0
+    let n = 0
+    for (const id of swarm.peers.keys) if (!isSeederPeerId(swarm.peers.peek(id)?.peerId)) n++
+    return n
   }
 
   isIssued(infoHash: string): boolean {

@@ -66,6 +66,41 @@ describe('file blob store', () => {
     assert.equal(names.length, 1)
   })
 
+  it('random access: pieces land out of order, are hashed in order, reach the disk once and stay readable after commit', async () => {
+    const piece = 64 * 1024
+    const data = randomBytes(piece * 4 + 1000)
+    const d = digestOf(data)
+    const w = await store.beginRandomAccess(d, data.length)
+    const at = (i: number) => data.subarray(i * piece, Math.min(data.length, (i + 1) * piece))
+    for (const i of [3, 1, 4, 0]) await w.writeAt(i * piece, at(i))
+    assert.deepEqual(await w.readAt(piece, piece), at(1))
+    // Pieces 0, 1, 3 and 4 are placed already; only piece 2 goes to disk through `write`.
+    const offsets: number[] = []
+    const writeAt = w.writeAt.bind(w)
+    w.writeAt = (offset, buf) => {
+      offsets.push(offset)
+      return writeAt(offset, buf)
+    }
+    for (let i = 0; i <= 4; i++) await w.write(at(i))
+    assert.deepEqual(offsets, [2 * piece])
+    const { info } = await w.commit()
+    assert.deepEqual(await fs.readFile(info.path), data)
+    assert.deepEqual(await w.readAt(0, 10), data.subarray(0, 10), 'the seeding swarm still reads the committed file')
+    await w.release()
+    await assert.rejects(w.readAt(0, 10), /after release/)
+    assert.equal(await tmpFiles(), 0)
+  })
+
+  it('random access: refuses bytes outside the blob and drops content whose sha256 does not match', async () => {
+    const data = randomBytes(10_000)
+    const w = await store.beginRandomAccess(digestOf(randomBytes(10_000)), data.length)
+    await assert.rejects(w.writeAt(9_000, data.subarray(0, 2000)), { code: 'DIGEST_MISMATCH' })
+    await w.write(data)
+    await assert.rejects(w.write(Buffer.alloc(1)), { code: 'DIGEST_MISMATCH' })
+    await assert.rejects(w.commit(), { code: 'DIGEST_MISMATCH' })
+    assert.equal(await tmpFiles(), 0)
+  })
+
   it('never joins a path outside its root', () => {
     assert.throws(() => safeJoin(root, '..', 'etc'), /escapes/)
     assert.throws(() => safeJoin(root, '/etc/passwd'), /escapes/)

@@ -136,6 +136,8 @@ describe('restart after SIGKILL', () => {
 
     // The interrupted blob completes now, correctly.
     assert.equal((await fetchSha(blobUrl(large))).sha, large.digest.slice(7))
+    // The client has its bytes once they verified; the file is synced and renamed into the cache right after.
+    await waitFor(async () => (await onDisk(dirs.agent)).tmp.length === 0, { timeoutMs: 5_000, intervalMs: 20, what: 'the agent to cache the blob' })
     await indexMatchesDisk(agentUrl(), dirs.agent)
   })
 })

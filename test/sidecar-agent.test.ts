@@ -15,6 +15,7 @@ import { buildTorrent } from '../lib/torrent.js'
 import { runSidecar, type RunningSidecar } from '../sidecar/run.js'
 import { runAgent, type RunningAgent } from '../plugin/run.js'
 import { freePort } from '../demo/ports.js'
+import { waitFor } from '../demo/process.js'
 import { startRegistry, type Registry } from '../demo/registry.js'
 import { startCountingProxy, type CountingProxy } from '../demo/counting-proxy.js'
 import { makeOciImage, type OciImage } from '../demo/image.js'
@@ -33,9 +34,9 @@ describe('sidecar and agent', () => {
     closers.push(() => s.close())
     return s
   }
-  const agent = async (name: string, sidecars: string[], stallMs = 3000, httpMaxBytes = 1 << 20): Promise<RunningAgent> => {
+  const agent = async (name: string, sidecars: string[], stallMs = 3000, httpMaxBytes = 1 << 20, httpAloneMaxBytes = 0): Promise<RunningAgent> => {
     const a = await runAgent({
-      config: agentConfig({ dataDir: path.join(root, name), sidecars, upstreams: [proxy.url], p2pStallTimeoutMs: stallMs, httpMaxBytes }),
+      config: agentConfig({ dataDir: path.join(root, name), sidecars, upstreams: [proxy.url], p2pStallTimeoutMs: stallMs, httpMaxBytes, httpAloneMaxBytes }),
       logger: testLogger(name),
       clock: systemClock,
     })
@@ -160,5 +161,33 @@ describe('sidecar and agent', () => {
     assert.equal(proxy.blobGets(layer.digest), gets + 1)
     const stats = (await (await fetch(`${a.url}/v1/stats`)).json()) as { bytesBySource: Record<string, number> }
     assert.equal(stats.bytesBySource.origin, layer.size)
+  })
+
+  it('answers a torrent request with the bytes when asked to and the blob is small enough, or nobody else fetches or shares it', async () => {
+    const s = await sidecar(path.join(root, 'inline'))
+    const layer = image.layers[2]
+    const url = (q: string) => `${s.url}/v1/blobs/${layer.digest}/torrent?repo=library/parts${q}`
+    const kind = async (q: string) => {
+      const res = await fetch(url(q))
+      const body = Buffer.from(await res.arrayBuffer())
+      return { type: res.headers.get('content-type'), body, torrent: res.headers.get('x-layerseed-torrent') }
+    }
+    assert.equal((await kind('')).type, 'application/x-bittorrent')
+    assert.equal((await kind('&inline-max=1000')).type, 'application/x-bittorrent', 'bigger than inline-max')
+    const bad = await fetch(url('&inline-alone-max=lots'))
+    assert.equal(bad.status, 400)
+    assert.equal(((await bad.json()) as { errors: Array<{ code: string }> }).errors[0].code, 'QUERY_INVALID')
+
+    const alone = await kind(`&inline-max=0&inline-alone-max=${layer.size}`)
+    assert.equal(alone.type, 'application/octet-stream', 'no agent in the swarm yet')
+    assert.equal(createHash('sha256').update(alone.body).digest('hex'), layer.digest.slice(7))
+    assert.ok(alone.torrent && (await kind('')).body.equals(Buffer.from(alone.torrent, 'base64')), 'the torrent comes along in a header')
+
+    // An agent that pulled the blob seeds it and joins the swarm; from then on, a torrent is worth it.
+    const a = await agent('agent-inline', [s.url], 3000, 0, 1 << 20)
+    const pulled = Buffer.from(await (await fetch(`${a.url}/v2/library/parts/blobs/${layer.digest}`)).arrayBuffer())
+    assert.equal(createHash('sha256').update(pulled).digest('hex'), layer.digest.slice(7))
+    await waitFor(async () => (await kind(`&inline-max=0&inline-alone-max=${layer.size}`)).type === 'application/x-bittorrent', { timeoutMs: 10_000, intervalMs: 100, what: 'the agent in the swarm' })
+    assert.equal((await kind(`&inline-max=${layer.size}`)).type, 'application/octet-stream', 'up to inline-max, always the bytes')
   })
 })

@@ -22,7 +22,7 @@ declare module 'bittorrent-tracker/server' {
   }
   export default class Server extends EventEmitter {
     constructor(opts?: ServerOptions)
-    torrents: Record<string, { peers: { keys: string[]; remove(id: string): void } } | undefined>
+    torrents: Record<string, { peers: { keys: string[]; remove(id: string): void; peek(id: string): { peerId?: string } | undefined } } | undefined>
     onHttpRequest(req: IncomingMessage, res: ServerResponse, opts?: { action?: 'announce' | 'scrape' }): void
     close(cb?: () => void): void
   }
@@ -56,6 +56,12 @@ declare module 'speed-limiter' {
     setRate(bytesPerSec: number): void
     getChunksize(): number
   }
+}
+
+declare module 'webtorrent/lib/peer.js' {
+  /** webtorrent's peer class; layerseed only patches its prototype (lib/wire-patches.ts). */
+  const Peer: { prototype: object }
+  export default Peer
 }
 
 declare module 'webtorrent' {
@@ -111,6 +117,12 @@ declare module 'webtorrent' {
     destroyStoreOnDestroy?: boolean
     /** Start with nothing selected; the caller selects pieces itself. */
     deselect?: boolean
+    /** An abstract-chunk-store constructor, called with the piece length. */
+    store?: new (chunkLength: number, opts: unknown) => unknown
+    /** In-memory piece cache webtorrent puts in front of the store (0: none). */
+    storeCacheSlots?: number
+    /** Choke peers that look like seeders (default true). */
+    alwaysChokeSeeders?: boolean
   }
   export interface ClientOptions {
     peerId?: string

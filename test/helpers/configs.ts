@@ -29,6 +29,7 @@ export function agentConfig(over: Partial<AgentConfig> & Pick<AgentConfig, 'side
     peerPort: 0,
     p2pStallTimeoutMs: 5000,
     httpMaxBytes: 1024 * 1024,
+    httpAloneMaxBytes: 8 * 1024 * 1024,
     logLevel: 'silent',
     ...over,
   }

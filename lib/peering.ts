@@ -1,0 +1,49 @@
+import type { Torrent } from 'webtorrent'
+
+/** The parts of webtorrent's Wire and Torrent that the peering rules touch. */
+interface PeeringWire {
+  peerInterested: boolean
+  unchoke(): void
+  on(event: 'interested', fn: () => void): unknown
+}
+interface PeeringTorrent {
+  wires: PeeringWire[]
+  /** Read by webtorrent's handshake check, which refuses a peer with our own id; webtorrent never sets it. */
+  peerId?: string
+  _rechoke(): void
+  _validAddr(addr: string): boolean
+  on(event: 'wire', fn: (wire: PeeringWire) => void): unknown
+}
+
+export interface Self {
+  readonly peerId: string
+  /** `host:port` other peers reach this process at. */
+  readonly addr: () => string
+}
+
+/**
+ * How layerseed's nodes treat each other, applied to every torrent.
+ *
+ * - No connections to ourselves. The tracker hands a process its own address
+ *   back, and webtorrent's check for its own peer id compares against a field
+ *   it never sets, so every process dialled itself; a seeder that did offered
+ *   pieces to itself and counted them as held.
+ * - No tit-for-tat. Every node runs layerseed, shares all it has and wants the
+ *   pull done, so every interested peer is unchoked as soon as it is
+ *   interested and stays so. webtorrent unchokes a peer on its first interest
+ *   only, then every 10 s keeps the peers it downloads fastest from and chokes
+ *   the rest, including any peer it took for a seeder because its bitfield
+ *   came late. Add torrents with `alwaysChokeSeeders: false` as well.
+ */
+export function applyPeering(torrent: Torrent, self: Self): void {
+  const t = torrent as unknown as PeeringTorrent
+  t.peerId = self.peerId
+  const validAddr = t._validAddr.bind(t)
+  t._validAddr = (addr) => addr !== self.addr() && validAddr(addr)
+  t._rechoke = () => {
+    for (const w of t.wires) if (w.peerInterested) w.unchoke()
+  }
+  t.on('wire', (wire) => {
+    wire.on('interested', () => wire.unchoke())
+  })
+}

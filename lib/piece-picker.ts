@@ -1,0 +1,154 @@
+import { createHash } from 'node:crypto'
+import type { Torrent, Wire } from 'webtorrent'
+import { BLOCK_LENGTH, BigPiece } from './big-piece.js'
+import { placeBlocks } from './wire-parser.js'
+
+/** Pieces per segment of the random order; see `segmentOrder`. */
+const SEGMENTS = 16
+/** How much data each peer should have in flight, in seconds of its measured rate. */
+const PIPELINE_SECONDS = 0.5
+const MIN_BLOCKS_IN_FLIGHT = 2
+const MAX_BLOCKS_IN_FLIGHT = 32
+
+/** The parts of webtorrent's Wire the picker uses. */
+interface PickerWire {
+  destroyed: boolean
+  peerChoking: boolean
+  requests: Array<{ piece: number; offset: number; length: number }>
+  peerPieces: { get(index: number): boolean }
+  downloadSpeed(): number
+  request(index: number, offset: number, length: number, cb: (err: Error | null, data?: Uint8Array) => void): void
+  have(index: number): void
+}
+
+/** webtorrent's Torrent internals the picker replaces or calls. */
+interface TorrentInternals {
+  destroyed: boolean
+  pieces: Array<{ readonly length: number } | null>
+  /** Hex SHA-1 of each piece, from the torrent. */
+  _hashes: string[]
+  bitfield: { get(index: number): boolean }
+  wires: PickerWire[]
+  store: { put(index: number, buf: Uint8Array, cb: (err?: Error | null) => void): void }
+  emit(event: string, ...args: unknown[]): boolean
+  _update(): void
+  _updateWire(wire: PickerWire): void
+  _hotswap(wire: PickerWire, index: number): boolean
+  _markVerified(index: number): void
+  _checkDone(): boolean
+  _destroy(err: Error): void
+}
+
+/**
+ * Takes over requesting for one download. webtorrent re-plans every peer
+ * after every 16 KiB block and every `have`, walking its selections with a
+ * speed ranker and hot-swapping slow requests; on a busy node that cost more
+ * CPU than moving the bytes. Here all requests of one tick are planned once,
+ * blocks are 128 KiB and land straight in their piece (`BigPiece`), each peer
+ * is asked for the pieces it has in this agent's own order (`segmentOrder`),
+ * enough to keep half a second of its rate in flight, and a piece is checked
+ * against its SHA-1 and handed to the store as soon as its last block is in.
+ */
+export function takeOverRequests(torrent: Torrent, order: readonly number[]): void {
+  const t = torrent as unknown as TorrentInternals
+  for (let i = 0; i < t.pieces.length; i++) {
+    const p = t.pieces[i]
+    if (p) t.pieces[i] = new BigPiece(p.length)
+  }
+  // webtorrent's own requesting paths stay unused: hot-swapping would cancel blocks by its 16 KiB numbering.
+  t._hotswap = () => false
+
+  const completed = (index: number, piece: BigPiece) => {
+    const buf = piece.flush()
+    if (!buf) return
+    if (createHash('sha1').update(buf).digest('hex') !== t._hashes[index]) {
+      t.pieces[index] = new BigPiece(piece.length)
+      t.emit('warning', new Error(`piece ${index} failed verification`))
+      return
+    }
+    t.store.put(index, buf, (err) => {
+      if (t.destroyed) return
+      if (err) return t._destroy(err)
+      t._markVerified(index)
+      for (const w of t.wires) w.have(index)
+      t._checkDone()
+      t._update()
+    })
+  }
+
+  const request = (wire: PickerWire, index: number): boolean => {
+    const piece = t.pieces[index]
+    if (!(piece instanceof BigPiece)) return false
+    const block = piece.reserve()
+    if (block < 0) return false
+    wire.request(index, block * BLOCK_LENGTH, piece.blockLength(block), (err, data) => {
+      if (t.destroyed || t.pieces[index] !== piece) return
+      if (err || !data) piece.cancel(block)
+      else if (piece.set(block, data)) completed(index, piece)
+      t._update()
+    })
+    return true
+  }
+
+  let first = 0
+  t._updateWire = (wire) => {
+    if (wire.destroyed || wire.peerChoking) return
+    const want = blocksInFlight(wire)
+    if (wire.requests.length >= want) return
+    while (first < order.length && t.bitfield.get(order[first])) first++
+    for (let k = first; k < order.length && wire.requests.length < want; k++) {
+      const i = order[k]
+      if (t.bitfield.get(i) || !wire.peerPieces.get(i)) continue
+      // Bounded: each successful request reserves one of the piece's blocks.
+      while (wire.requests.length < want && request(wire, i));
+    }
+  }
+
+  // Blocks this download asked a peer for are copied from the socket straight into their piece.
+  torrent.on('wire', (wire: Wire) => {
+    const w = wire as unknown as PickerWire
+    placeBlocks(wire, (index, begin, length) => {
+      const p = t.pieces[index]
+      if (!(p instanceof BigPiece) || !w.requests.some((r) => r.piece === index && r.offset === begin && r.length === length)) return undefined
+      return p.slot(begin, length)
+    })
+  })
+
+  let planned = false
+  const plan = () => {
+    planned = false
+    if (t.destroyed) return
+    for (const w of t.wires) t._updateWire(w)
+  }
+  t._update = () => {
+    if (planned) return
+    planned = true
+    queueMicrotask(plan)
+  }
+}
+
+/** A seed has every piece: webtorrent's re-planning of every peer after every `have` is work for nothing. */
+export function neverRequest(torrent: Torrent): void {
+  ;(torrent as unknown as TorrentInternals)._update = () => undefined
+}
+
+function blocksInFlight(wire: PickerWire): number {
+  const n = Math.ceil((wire.downloadSpeed() * PIPELINE_SECONDS) / BLOCK_LENGTH)
+  return Math.min(MAX_BLOCKS_IN_FLIGHT, Math.max(MIN_BLOCKS_IN_FLIGHT, n))
+}
+
+/**
+ * The torrent's pieces as segments in a random order of this agent's own.
+ * Agents that start together then hold different pieces and trade them, as
+ * with rarest-first, without tracking rarity.
+ */
+export function segmentOrder(pieces: number): number[] {
+  const size = Math.max(1, Math.ceil(pieces / SEGMENTS))
+  const segs: number[][] = []
+  for (let from = 0; from < pieces; from += size) segs.push(Array.from({ length: Math.min(pieces, from + size) - from }, (_, k) => from + k))
+  for (let i = segs.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    ;[segs[i], segs[j]] = [segs[j], segs[i]]
+  }
+  return segs.flat()
+}
