@@ -16,6 +16,7 @@ interface Args {
   mbit: number
   originMbit: number
   layersMb: number[]
+  warmupMb: number
   modes: Mode[]
   timeoutMs: number
   micro: boolean
@@ -29,6 +30,8 @@ const HELP = `Usage: npm run bench -- [options]
   --mbit N             upload and download limit per host, Mbit/s (default 100)
   --origin-mbit N      limit of the registry host, Mbit/s (default 100)
   --layers MB[,MB...]  layer sizes in MB (default 50)
+  --warmup-mb N        MB of a separate image each agent pulls before the measured pull,
+                       as long-running agents have served pulls before (default 0: none)
   --modes LIST         of ${MODES.join(',')} (default all)
   --timeout S          bound on each mode, seconds (default 300)
   --only swarm|micro|startup
@@ -39,7 +42,7 @@ Environment: LAYERSEED_BENCH_NODE_FLAGS adds node flags to the swarm's sidecar
 and agents, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (with --keep to read the logs).`
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { hosts: 8, mbit: 100, originMbit: 100, layersMb: [50], modes: [...MODES], timeoutMs: 300_000, micro: true, swarm: true, startup: true, keep: false }
+  const a: Args = { hosts: 8, mbit: 100, originMbit: 100, layersMb: [50], warmupMb: 0, modes: [...MODES], timeoutMs: 300_000, micro: true, swarm: true, startup: true, keep: false }
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]
     const v = () => {
@@ -55,6 +58,7 @@ function parseArgs(argv: string[]): Args {
     if (k === '--hosts') a.hosts = num(v(), 1, 60)
     else if (k === '--mbit') a.mbit = num(v(), 1, 10_000)
     else if (k === '--origin-mbit') a.originMbit = num(v(), 1, 10_000)
+    else if (k === '--warmup-mb') a.warmupMb = num(v(), 0, 4096)
     else if (k === '--layers') a.layersMb = v().split(',').map((x) => num(x, 0.001, 4096))
     else if (k === '--timeout') a.timeoutMs = num(v(), 5, 3600) * 1000
     else if (k === '--modes') {

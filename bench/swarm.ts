@@ -21,6 +21,8 @@ export interface SwarmSpec {
   readonly layersMb: readonly number[]
   readonly modes: readonly Mode[]
   readonly timeoutMs: number
+  /** MB of a separate image every agent pulls before the measured pull (0: none). */
+  readonly warmupMb: number
 }
 
 export interface ModeResult {
@@ -34,6 +36,7 @@ export interface ModeResult {
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/layerseed.js')
 const REPO = 'bench/app:1.0'
+const WARMUP_REPO = 'bench/warmup:1.0'
 const wrapIn = (h: Host) => ['ip', 'netns', 'exec', h.ns]
 
 /** Runs every mode on one cluster and one image, and returns the measurements. */
@@ -57,6 +60,10 @@ export async function runSwarmBench(spec: SwarmSpec, work: string, procs: Procs,
     const image = await makeOciImage(path.join(work, 'image'), { layerSizes: spec.layersMb.map((m) => Math.round(m * 1e6)) })
     const imageBytes = image.blobs().reduce((n, b) => n + b.size, 0)
     await skopeoPush(image, `127.0.0.1:5000`, REPO, { wrap: wrapIn(reg), workDir: path.join(work, 'push') })
+    if (spec.warmupMb > 0) {
+      const warm = await makeOciImage(path.join(work, 'warmup-image'), { layerSizes: [Math.round(spec.warmupMb * 1e6)] })
+      await skopeoPush(warm, `127.0.0.1:5000`, WARMUP_REPO, { wrap: wrapIn(reg), workDir: path.join(work, 'push-warmup') })
+    }
     log(`image: ${image.layers.length} layer(s), ${(imageBytes / 1e6).toFixed(1)} MB; ${spec.hosts} hosts at ${spec.mbit} Mbit, registry at ${spec.originMbit} Mbit`)
 
     const measure = async (mode: Mode, pull: () => Promise<number[]>, ours?: { sidecar: number | undefined; agents: Array<number | undefined> }): Promise<void> => {
@@ -85,13 +92,14 @@ export async function runSwarmBench(spec: SwarmSpec, work: string, procs: Procs,
       log(`${mode}: cpu: ${parts.join(', ')}; window ${monoSeconds.join('-')} (CLOCK_MONOTONIC s, for perf --time)`)
     }
 
-    const skopeoAll = (mode: Mode, viaAgent: boolean) => async () => {
+    const skopeoAll = (mode: Mode, viaAgent: boolean, repo = REPO) => async () => {
       const t0 = performance.now()
+      const label = repo === REPO ? 'pull' : 'warmup'
       return Promise.all(cluster.hosts.map(async (h) => {
         await skopeoPull({
-          source: `${reg.ip}:5000/${REPO}`,
-          destDir: path.join(work, mode, h.name, 'pull'),
-          workDir: path.join(work, mode, h.name, 'skopeo'),
+          source: `${reg.ip}:5000/${repo}`,
+          destDir: path.join(work, mode, h.name, label),
+          workDir: path.join(work, mode, h.name, `skopeo-${label}`),
           mirror: viaAgent ? '127.0.0.1:65001' : undefined,
           wrap: wrapIn(h),
         })
@@ -117,6 +125,9 @@ export async function runSwarmBench(spec: SwarmSpec, work: string, procs: Procs,
       const sidecar = await startSidecar(mode)
       await prepare()
       const agents = await startAgents(mode)
+      // Long-running daemons have served pulls before: a separate small image
+      // through every agent first, so the measured pull is not their first.
+      if (spec.warmupMb > 0) await skopeoAll(mode, true, WARMUP_REPO)()
       await measure(mode, skopeoAll(mode, true), { sidecar: sidecar.child.pid, agents: agents.map((a) => a.child.pid) })
       for (const a of agents) await procs.stop(a)
       await procs.stop(sidecar)
