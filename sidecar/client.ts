@@ -2,7 +2,6 @@ import type { Readable } from 'node:stream'
 import { httpGet, readBody } from '../lib/http-get.js'
 import type { Digest, RepoName } from '../lib/domain.js'
 import { parseTorrent, type ParsedTorrent } from '../lib/torrent.js'
-import type { BlobStatus } from './blob-service.js'
 
 export interface FetchedTorrent {
   readonly torrent: Buffer
@@ -59,18 +58,5 @@ export class SidecarClient {
       }
     }
     throw new Error(`no sidecar had a torrent for ${digest}: ${problems.join('; ')}`)
-  }
-
-  async status(digest: Digest): Promise<BlobStatus> {
-    const res = await this.get(`${this.urls[0]}/v1/blobs/${digest}`)
-    if (!res.ok) throw new Error(`status of ${digest}: HTTP ${res.status}`)
-    return (await res.json()) as BlobStatus
-  }
-
-  private get(url: string, authorization?: string): Promise<Response> {
-    return fetch(url, {
-      headers: authorization ? { authorization } : {},
-      signal: AbortSignal.timeout(this.timeoutMs),
-    })
   }
 }

@@ -18,7 +18,8 @@ import { runSidecar, type RunningSidecar } from '../sidecar/run.js'
 import { runAgent, type RunningAgent } from '../plugin/run.js'
 import { skopeoPull } from '../demo/skopeo.js'
 import type { SourceBytes } from '../plugin/puller.js'
-import { capturedLogger, ISSUER, PASSWORDS, REPO, SERVICE, startAuthFixture, type AuthFixture } from './helpers/auth-fixture.js'
+import { ISSUER, PASSWORDS, REPO, SERVICE, startAuthFixture, type AuthFixture } from './helpers/auth-fixture.js'
+import { capturingLogger } from './helpers/configs.js'
 
 const WEBHOOK_TOKEN = 'webhook-secret-0b6e1d'
 const PREHEAT_TOKEN = 'preheat-secret-77c2aa'
@@ -44,7 +45,7 @@ describe('registry token auth', () => {
 
   const startAgent = async (name: string) => {
     const config = fx.agentConfig(name, ['--sidecar', sidecar.url, '--upstream', fx.registry.url, '--http-max-bytes', '64KiB', ...fx.authFlags])
-    const log = capturedLogger(name)
+    const log = capturingLogger('trace', name)
     logs.push(log.text)
     const a = await runAgent({ config, logger: log.logger, clock: systemClock })
     agents.push(a)
@@ -67,7 +68,7 @@ describe('registry token auth', () => {
       ...fx.authFlags,
     ])
     assert.equal(config.originPassword, PASSWORDS.robot)
-    const log = capturedLogger('sidecar')
+    const log = capturingLogger('trace', 'sidecar')
     logs.push(log.text)
     sidecar = await runSidecar({ config, logger: log.logger, clock: systemClock })
   })
@@ -213,7 +214,7 @@ describe('registry token auth', () => {
       assert.ok(!text.includes(secret), `a secret is in the logs: ${secret.slice(0, 12)}…`)
     }
     // The redaction itself, for what slips in with headers or errors.
-    const probe = capturedLogger('probe')
+    const probe = capturingLogger('trace', 'probe')
     probe.logger.info({ headers: { authorization: `Bearer ${usedTokens[0]}` }, password: PASSWORDS.robot, err: { token: usedTokens[0] } }, 'probe')
     assert.ok(!probe.text().includes(usedTokens[0]) && !probe.text().includes(PASSWORDS.robot), probe.text())
   })

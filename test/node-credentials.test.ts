@@ -19,7 +19,8 @@ import { runAgent, type RunningAgent } from '../plugin/run.js'
 import { startRegistry, type Registry } from '../demo/registry.js'
 import { skopeoPull, skopeoPush } from '../demo/skopeo.js'
 import type { SourceBytes } from '../plugin/puller.js'
-import { capturedLogger, PASSWORDS, REPO, SERVICE, startAuthFixture, type AuthFixture } from './helpers/auth-fixture.js'
+import { PASSWORDS, REPO, SERVICE, startAuthFixture, type AuthFixture } from './helpers/auth-fixture.js'
+import { capturingLogger } from './helpers/configs.js'
 import { fakeClock } from './helpers/fake-clock.js'
 
 const PREHEAT_TOKEN = 'preheat-secret-4d1f0e'
@@ -34,14 +35,14 @@ describe('own credentials of the sidecar and the agent', () => {
   const logs: Array<() => string> = []
 
   const startSidecar = async (name: string, flags: string[]) => {
-    const log = capturedLogger(name)
+    const log = capturingLogger('trace', name)
     logs.push(log.text)
     const s = await runSidecar({ config: fx.sidecarConfig(name, flags), logger: log.logger, clock: systemClock })
     closers.push(() => s.close())
     return s
   }
   const startAgent = async (name: string, flags: string[]) => {
-    const log = capturedLogger(name)
+    const log = capturingLogger('trace', name)
     logs.push(log.text)
     const a = await runAgent({ config: fx.agentConfig(name, ['--sidecar', sidecar.url, '--upstream', fx.registry.url, '--http-max-bytes', '64KiB', ...flags]), logger: log.logger, clock: systemClock })
     closers.push(() => a.close())

@@ -1,8 +1,6 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { Writable } from 'node:stream'
-import { createLogger, type Logger } from '../../lib/logger.js'
 import { loadAgentConfig, loadSidecarConfig, type AgentConfig, type SidecarConfig } from '../../config/index.js'
 import { makeOciImage, type OciImage } from '../../demo/image.js'
 import { startRegistry, type Registry } from '../../demo/registry.js'
@@ -88,16 +86,4 @@ export async function startAuthFixture(name: string, layerSizes: number[]): Prom
     await fs.rm(root, { recursive: true, force: true })
     throw err
   }
-}
-
-/** A logger at `trace` whose every line the test can read back, e.g. to prove no secret is in it. */
-export function capturedLogger(name: string): { logger: Logger; text(): string } {
-  const lines: string[] = []
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(chunk.toString('utf8'))
-      cb()
-    },
-  })
-  return { logger: createLogger('trace', name, sink), text: () => lines.join('') }
 }

@@ -1,4 +1,3 @@
-import { pino } from 'pino'
 import { createLogger, silentLogger, type Logger } from '../../lib/logger.js'
 import assert from 'node:assert/strict'
 import { cacheDefaults, ConfigError, type AgentConfig, type SidecarConfig } from '../../config/index.js'
@@ -41,11 +40,14 @@ export function testLogger(name: string): Logger {
   return level ? createLogger(level, name) : silentLogger()
 }
 
-/** A logger that keeps its JSON lines, for tests that check what an operator would read. */
-export function capturingLogger(): { logger: Logger; lines: string[]; has(re: RegExp): boolean } {
+/**
+ * The process's own logger (redaction included) keeping its JSON lines, for
+ * tests that check what an operator would read, or that no secret is in it.
+ */
+export function capturingLogger(level = 'info', name = 'test'): { logger: Logger; lines: string[]; has(re: RegExp): boolean; text(): string } {
   const lines: string[] = []
-  const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(s) })
-  return { logger, lines, has: (re) => lines.some((l) => re.test(l)) }
+  const logger = createLogger(level, name, { write: (s: string) => void lines.push(s) })
+  return { logger, lines, has: (re) => lines.some((l) => re.test(l)), text: () => lines.join('') }
 }
 
 /** The problems a config load reports; fails the test when it reports none. */
