@@ -35,6 +35,8 @@ export async function runMicroBenches(work: string, log: (s: string) => void): P
     procs.start([process.execPath, BIN, 'sidecar', '--listen', `127.0.0.1:${sidecarPort}`, '--origin', registry.url, '--data-dir', path.join(work, 'sidecar'), '--peer-port', '0', '--log-level', 'warn'], path.join(work, 'sidecar.log'))
     await waitFor(async () => (await fetch(`${sidecarUrl}/healthz`)).ok, { timeoutMs: 20_000, intervalMs: 100, what: 'the sidecar' })
     for (const l of image.layers) await (await fetch(`${sidecarUrl}/v1/blobs/${l.digest}/torrent?repo=bench/micro`)).arrayBuffer()
+    // The sidecar just stored 200 MB: flush it to disk now, not during the measurements.
+    await run('sync', [], { timeoutMs: 120_000 })
     const agentPort = await freePort()
     const agentUrl = `http://127.0.0.1:${agentPort}`
     procs.start([process.execPath, BIN, 'agent', '--listen', `127.0.0.1:${agentPort}`, '--sidecar', sidecarUrl, '--upstream', registry.url, '--data-dir', path.join(work, 'agent'), '--peer-port', '0', '--log-level', 'warn'], path.join(work, 'agent.log'))
@@ -42,8 +44,8 @@ export async function runMicroBenches(work: string, log: (s: string) => void): P
 
     const blobUrl = (base: string, digest: string) => `${base}/v2/bench/micro/blobs/${digest}`
     const lines = ['| micro-benchmark | direct | through the agent | ratio |', '| --- | --- | --- | --- |']
-    // Small blobs first: after the 200 MB transfer the kernel is still writing
-    // that blob back to disk, which would add its noise to every small write.
+    // Small blobs first: after the 200 MB transfer the agent's kernel would
+    // still be writing that blob back to disk, adding its noise to every small write.
     log('micro: small-blob latency')
     for (const [i, s] of SMALL.entries()) {
       const blobs = small.slice(i * REPEATS, (i + 1) * REPEATS)

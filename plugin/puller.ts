@@ -69,8 +69,8 @@ class Transfer {
   async copy(stream: AsyncIterable<Buffer> | Readable, source: Source): Promise<void> {
     for await (const chunk of stream) {
       const c = chunk as Buffer
-      await this.writer.write(c)
-      await this.sink.write(c)
+      // The disk and the client drain at once; each still takes the chunks in order.
+      await Promise.all([this.writer.write(c), this.sink.write(c)])
       this.sent += c.length
       this.sources[source] += c.length
     }
