@@ -3,7 +3,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { makeOciImage, type OciImage } from '../demo/image.js'
-import { waitFor } from '../demo/process.js'
+import { run, waitFor } from '../demo/process.js'
 import { startRegistry, type Registry } from '../demo/registry.js'
 import { skopeoPull, skopeoPush } from '../demo/skopeo.js'
 import { Cluster, type Host } from './cluster.js'
@@ -67,6 +67,9 @@ export async function runSwarmBench(spec: SwarmSpec, work: string, procs: Procs,
     log(`image: ${image.layers.length} layer(s), ${(imageBytes / 1e6).toFixed(1)} MB; ${spec.hosts} hosts at ${spec.mbit} Mbit, registry at ${spec.originMbit} Mbit`)
 
     const measure = async (mode: Mode, pull: () => Promise<number[]>, ours?: { sidecar: number | undefined; agents: Array<number | undefined> }): Promise<void> => {
+      // The modes before this one wrote hundreds of MB: flush them now, so their
+      // write-back does not take CPU and disk from this mode's pull window.
+      await run('sync', [], { timeoutMs: 120_000 })
       const before = cluster.txBytes(reg)
       const cpu0 = machineCpu()
       const sidecarCpu0 = processCpu(ours?.sidecar)
@@ -91,6 +94,10 @@ export async function runSwarmBench(spec: SwarmSpec, work: string, procs: Procs,
       }
       log(`${mode}: cpu: ${parts.join(', ')}; window ${monoSeconds.join('-')} (CLOCK_MONOTONIC s, for perf --time)`)
     }
+
+    // Each mode leaves a copy of the image per host on disk and in the page
+    // cache: removed once measured, so they do not weigh on the modes after it.
+    const dropCopies = (mode: Mode) => fs.rm(path.join(work, mode), { recursive: true, force: true })
 
     const skopeoAll = (mode: Mode, viaAgent: boolean, repo = REPO) => async () => {
       const t0 = performance.now()
@@ -137,6 +144,7 @@ export async function runSwarmBench(spec: SwarmSpec, work: string, procs: Procs,
       if (mode === 'direct') await measure(mode, skopeoAll(mode, false))
       if (mode === 'bittorrent') await measure(mode, () => runAria2Swarm({ cluster, image, work: path.join(work, mode), procs, timeoutMs: spec.timeoutMs }))
       if (mode === 'layerseed-cold') await layerseedMode(mode, async () => undefined)
+      await dropCopies(mode)
     }
     if (spec.modes.includes('layerseed')) {
       await registry.stop()
