@@ -1,5 +1,5 @@
 import { MIN_SECRET_BYTES } from '../lib/auth/swarm-credential.js'
-import type { Credentials } from '../lib/auth/token-client.js'
+import type { Credentials } from '../lib/registry/token-client.js'
 import { authGiven, authOptions, authProblems, pairProblems, readSecretFile, readText, secretFileOption, text, type Fields } from './auth-options.js'
 import type { Problem } from './load.js'
 import type { OptionSpec } from './schema.js'

@@ -1,7 +1,7 @@
 import { bearerToken, type PullGuard } from '../lib/auth/guard.js'
-import type { RegistryAuthorizer } from '../lib/auth/token-client.js'
-import { RepoName } from '../lib/domain.js'
-import type { Logger } from '../lib/logger.js'
+import type { RegistryAuthorizer } from '../lib/registry/token-client.js'
+import { RepoName } from '../lib/core/domain.js'
+import type { Logger } from '../lib/core/logger.js'
 
 export interface PullAccessDeps {
   /** With token auth: checks a client's token locally. */

@@ -1,11 +1,11 @@
 import type { Request, Response } from 'express'
-import type { BlobCache } from '../lib/blob-cache.js'
-import type { Clock } from '../lib/clock.js'
-import type { Digest, RepoName } from '../lib/domain.js'
-import { writeChunk } from '../lib/http.js'
-import type { Logger } from '../lib/logger.js'
-import { UpstreamStatusError, type RegistryClient } from '../lib/registry-client.js'
-import type { SidecarClient } from '../sidecar/client.js'
+import type { BlobCache } from '../lib/cache/blob-cache.js'
+import type { Clock } from '../lib/core/clock.js'
+import type { Digest, RepoName } from '../lib/core/domain.js'
+import { writeChunk } from '../lib/http/middleware.js'
+import type { Logger } from '../lib/core/logger.js'
+import { UpstreamStatusError, type RegistryClient } from '../lib/registry/client.js'
+import type { SidecarClient } from '../lib/protocol/client.js'
 import { emptySources, type Puller, type SourceBytes } from './puller.js'
 
 export interface BlobRouteDeps {

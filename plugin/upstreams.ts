@@ -1,4 +1,4 @@
-import { AppError } from '../lib/errors.js'
+import { AppError } from '../lib/core/errors.js'
 
 export interface Resolved {
   /** Base URL of the upstream registry, e.g. http://registry:5000. */

@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises'
 import type { Request, Response } from 'express'
-import { AppError } from '../lib/errors.js'
-import type { BlobTorrent } from '../lib/torrent.js'
+import { AppError } from '../lib/core/errors.js'
+import type { BlobTorrent } from '../lib/swarm/torrent.js'
 import type { BlobService } from './blob-service.js'
 import type { Tracker } from './tracker.js'
 

@@ -1,9 +1,9 @@
-import type { Clock } from '../lib/clock.js'
-import type { BlobRef, ManifestRef, PushTarget } from '../lib/domain.js'
-import { AppError } from '../lib/errors.js'
-import type { Logger } from '../lib/logger.js'
-import type { RegistryClient } from '../lib/registry-client.js'
-import { withRetry, type RetryPolicy } from '../lib/retry.js'
+import type { Clock } from '../lib/core/clock.js'
+import type { BlobRef, ManifestRef, PushTarget } from '../lib/core/domain.js'
+import { AppError } from '../lib/core/errors.js'
+import type { Logger } from '../lib/core/logger.js'
+import type { RegistryClient } from '../lib/registry/client.js'
+import { withRetry, type RetryPolicy } from '../lib/core/retry.js'
 import type { BlobService } from './blob-service.js'
 
 export interface PreseedQueueDeps {

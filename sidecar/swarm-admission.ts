@@ -1,7 +1,7 @@
 import type { SwarmCredentials } from '../lib/auth/swarm-credential.js'
-import type { Clock } from '../lib/clock.js'
-import type { InfoHash } from '../lib/domain.js'
-import { Lru } from '../lib/lru.js'
+import type { Clock } from '../lib/core/clock.js'
+import type { InfoHash } from '../lib/core/domain.js'
+import { Lru } from '../lib/core/lru.js'
 
 /**
  * How long an admitted peer stays admitted without announcing: twice the

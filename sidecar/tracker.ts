@@ -2,8 +2,8 @@ import { isIP } from 'node:net'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import bencode from 'bencode'
 import TrackerServer from 'bittorrent-tracker/server'
-import type { InfoHash } from '../lib/domain.js'
-import { isSeederPeerId } from '../lib/swarm.js'
+import type { InfoHash } from '../lib/core/domain.js'
+import { isSeederPeerId } from '../lib/swarm/swarm.js'
 
 export interface TrackerOptions {
   /** Swarm admission: why an announce for an issued info-hash is refused, or undefined to let it pass. */

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { BLOCK_LENGTH, BigPiece } from '../lib/big-piece.js'
+import { BLOCK_LENGTH, BigPiece } from '../lib/swarm/webtorrent/big-piece.js'
 
 describe('big piece', () => {
   it('assembles placed and copied blocks into one buffer, once', () => {

@@ -4,9 +4,9 @@ import { createHash, randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { FileBlobStore } from '../lib/blob-store.js'
-import { Digest } from '../lib/domain.js'
-import { safeJoin } from '../lib/safe-path.js'
+import { FileBlobStore } from '../lib/store/blob-store.js'
+import { Digest } from '../lib/core/domain.js'
+import { safeJoin } from '../lib/core/safe-path.js'
 
 const digestOf = (b: Buffer) => Digest.fromHex(createHash('sha256').update(b).digest('hex'))
 

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { Digest, DomainError, InfoHash, RepoName } from '../lib/domain.js'
+import { Digest, DomainError, InfoHash, RepoName } from '../lib/core/domain.js'
 
 const HEX = 'a'.repeat(64)
 
@@ -35,7 +35,7 @@ describe('error codes', () => {
     const { readFileSync } = await import('node:fs')
     const path = await import('node:path')
     const { fileURLToPath } = await import('node:url')
-    const { ErrorCodes } = await import('../lib/errors.js')
+    const { ErrorCodes } = await import('../lib/core/errors.js')
     const doc = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../docs/endpoints.md'), 'utf8')
     for (const code of Object.keys(ErrorCodes)) assert.ok(doc.includes(`\`${code}\``), `${code} is documented`)
   })

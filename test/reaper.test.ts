@@ -13,7 +13,7 @@ import { makeOciImage, type ImageBlob, type OciImage } from '../demo/image.js'
 import { skopeoPush } from '../demo/skopeo.js'
 import { waitFor } from '../demo/process.js'
 import type { AgentConfig, SidecarConfig } from '../config/index.js'
-import { Digest } from '../lib/domain.js'
+import { Digest } from '../lib/core/domain.js'
 import { Parts } from './helpers/parts.js'
 import { cacheStatus, fetchSha, onDisk, slowClient } from './helpers/blobs.js'
 

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { PassThrough } from 'node:stream'
-import { Digest, RepoName } from '../lib/domain.js'
-import { RegistryClient } from '../lib/registry-client.js'
-import { StallError, withStallTimeout } from '../lib/stall.js'
+import { Digest, RepoName } from '../lib/core/domain.js'
+import { RegistryClient } from '../lib/registry/client.js'
+import { StallError, withStallTimeout } from '../lib/swarm/stall.js'
 
 describe('timeouts', () => {
   // Regression: the headers timeout also aborted the body, so an origin

@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { BlobHasher, pieceLengthFor } from '../lib/blob-hasher.js'
-import { Digest } from '../lib/domain.js'
-import { buildTorrent, parseTorrent } from '../lib/torrent.js'
+import { BlobHasher, pieceLengthFor } from '../lib/store/blob-hasher.js'
+import { Digest } from '../lib/core/domain.js'
+import { buildTorrent, parseTorrent } from '../lib/swarm/torrent.js'
 
 function torrentOf(data: Buffer, announce: string, chunk: number) {
   const h = new BlobHasher(data.length)

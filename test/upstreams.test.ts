@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { AppError } from '../lib/errors.js'
+import { AppError } from '../lib/core/errors.js'
 import { Upstreams } from '../plugin/upstreams.js'
 
 const u = new Upstreams(['http://reg.example:5000', 'https://harbor.example'])

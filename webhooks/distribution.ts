@@ -1,4 +1,4 @@
-import { Digest, RepoName, manifestKind, type PushTarget } from '../lib/domain.js'
+import { Digest, RepoName, manifestKind, type PushTarget } from '../lib/core/domain.js'
 import { isObject, parsed, WebhookShapeError } from './shape.js'
 
 

@@ -1,4 +1,4 @@
-import { Digest, RepoName, type PushTarget } from '../lib/domain.js'
+import { Digest, RepoName, type PushTarget } from '../lib/core/domain.js'
 import { isObject, parsed, WebhookShapeError } from './shape.js'
 
 export interface ParsedHarborEvent {

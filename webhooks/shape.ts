@@ -1,5 +1,5 @@
-import { DomainError } from '../lib/domain.js'
-import { AppError } from '../lib/errors.js'
+import { DomainError } from '../lib/core/domain.js'
+import { AppError } from '../lib/core/errors.js'
 
 /** A payload does not have the shape its sender documents; `path` names the offending field. */
 export class WebhookShapeError extends Error {

@@ -1,6 +1,6 @@
-import type { RepoName } from '../domain.js'
-import { AppError } from '../errors.js'
-import { bearerChallenge, type ChallengeParams } from './challenge.js'
+import type { RepoName } from '../core/domain.js'
+import { AppError } from '../core/errors.js'
+import { bearerChallenge, type ChallengeParams } from '../http/challenge.js'
 import { InsufficientScopeError, InvalidTokenError, type TokenVerifier } from './verifier.js'
 
 /** The token of an `Authorization: Bearer …` header, or undefined for any other header. */

@@ -1,6 +1,6 @@
 import chokidar, { type FSWatcher } from 'chokidar'
-import type { LiveConfig } from '../live-config.js'
-import type { Logger } from '../logger.js'
+import type { LiveConfig } from '../../config/live-config.js'
+import type { Logger } from '../core/logger.js'
 import type { AuthFields } from '../../config/auth-options.js'
 import { readKeySet, type KeySet } from './keys.js'
 

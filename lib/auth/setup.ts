@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js'
+import type { Clock } from '../core/clock.js'
 import { PullGuard } from './guard.js'
 import { JoseTokenVerifier } from './jose-verifier.js'
 import { readKeySet } from './keys.js'

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import fs from 'node:fs/promises'
-import type { Clock } from '../clock.js'
-import { safeJoin } from '../safe-path.js'
+import type { Clock } from '../core/clock.js'
+import { safeJoin } from '../core/safe-path.js'
 
 // The one header this module writes and accepts: the algorithm is fixed here,
 // never read from the credential, so no algorithm can be swapped in.

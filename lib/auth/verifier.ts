@@ -1,4 +1,4 @@
-import type { RepoName } from '../domain.js'
+import type { RepoName } from '../core/domain.js'
 
 /** What a verified token says about its holder. */
 export interface VerifiedToken {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import http from 'node:http'
 import path from 'node:path'
-import type { CacheStatus } from '../../lib/blob-cache.js'
+import type { CacheStatus } from '../../lib/cache/blob-cache.js'
 
 /** GETs a URL and answers its status and the sha256 hex of its body, streamed. */
 export async function fetchSha(url: string): Promise<{ status: number; sha: string; bytes: number }> {

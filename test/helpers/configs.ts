@@ -1,4 +1,4 @@
-import { createLogger, silentLogger, type Logger } from '../../lib/logger.js'
+import { createLogger, silentLogger, type Logger } from '../../lib/core/logger.js'
 import assert from 'node:assert/strict'
 import { cacheDefaults, ConfigError, type AgentConfig, type SidecarConfig } from '../../config/index.js'
 

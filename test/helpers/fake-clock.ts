@@ -1,4 +1,4 @@
-import type { Clock } from '../../lib/clock.js'
+import type { Clock } from '../../lib/core/clock.js'
 
 /** A clock the test moves by hand. */
 export function fakeClock(start = Date.now()): Clock & { advance(ms: number): void } {

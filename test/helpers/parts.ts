@@ -1,5 +1,5 @@
-import { systemClock } from '../../lib/clock.js'
-import type { Logger } from '../../lib/logger.js'
+import { systemClock } from '../../lib/core/clock.js'
+import type { Logger } from '../../lib/core/logger.js'
 import { runAgent, type RunningAgent } from '../../plugin/run.js'
 import { runSidecar, type RunningSidecar } from '../../sidecar/run.js'
 import type { AgentConfig, SidecarConfig } from '../../config/index.js'

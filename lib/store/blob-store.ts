@@ -3,10 +3,10 @@ import { createReadStream, createWriteStream, type WriteStream } from 'node:fs'
 import fs from 'node:fs/promises'
 import { once } from 'node:events'
 import type { Readable } from 'node:stream'
-import { Digest } from './domain.js'
-import { storageError } from './errors.js'
+import { Digest } from '../core/domain.js'
+import { storageError } from '../core/errors.js'
 import { BlobCheck, BlobHasher, type BlobHashes } from './blob-hasher.js'
-import { safeJoin } from './safe-path.js'
+import { safeJoin } from '../core/safe-path.js'
 import { RandomAccessBlobWriter } from './blob-file.js'
 
 export interface BlobInfo {

@@ -2,9 +2,9 @@ import { timingSafeEqual, createHash } from 'node:crypto'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Express, NextFunction, Request, Response } from 'express'
-import { DomainError } from './domain.js'
-import { AppError, errorBody } from './errors.js'
-import type { Logger } from './logger.js'
+import { DomainError } from '../core/domain.js'
+import { AppError, errorBody } from '../core/errors.js'
+import type { Logger } from '../core/logger.js'
 
 /** Maps every error to a JSON body with a stable code; the only place that does. */
 export function errorMiddleware(logger: Logger) {

@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto'
-import type { Digest } from './domain.js'
-import { AppError } from './errors.js'
+import type { Digest } from '../core/domain.js'
+import { AppError } from '../core/errors.js'
 
 /**
  * Fixed piece-length rule: a power of two between 256 KiB and 4 MiB, aiming at

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream'
-import { httpGet, readBody } from '../lib/http-get.js'
-import type { Digest, RepoName } from '../lib/domain.js'
-import { parseTorrent, type ParsedTorrent } from '../lib/torrent.js'
+import { httpGet, readBody } from '../http/get.js'
+import type { Digest, RepoName } from '../core/domain.js'
+import { parseTorrent, type ParsedTorrent } from '../swarm/torrent.js'
 
 export interface FetchedTorrent {
   readonly torrent: Buffer

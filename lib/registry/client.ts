@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
-import type { RegistryAuthorizer } from './auth/token-client.js'
-import type { Digest, RepoName } from './domain.js'
-import { AppError } from './errors.js'
+import type { RegistryAuthorizer } from './token-client.js'
+import type { Digest, RepoName } from '../core/domain.js'
+import { AppError } from '../core/errors.js'
 import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from './manifest.js'
 
 const MANIFEST_ACCEPT = [

@@ -1,8 +1,8 @@
-import type { BlobInfo, BlobStore, StoredBlob } from './blob-store.js'
-import type { Clock } from './clock.js'
-import type { Digest } from './domain.js'
-import type { Logger } from './logger.js'
-import { safeJoin } from './safe-path.js'
+import type { BlobInfo, BlobStore, StoredBlob } from '../store/blob-store.js'
+import type { Clock } from '../core/clock.js'
+import type { Digest } from '../core/domain.js'
+import type { Logger } from '../core/logger.js'
+import { safeJoin } from '../core/safe-path.js'
 
 export interface Entry {
   readonly digest: Digest

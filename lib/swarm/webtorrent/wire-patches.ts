@@ -2,7 +2,7 @@ import type { Socket } from 'node:net'
 import type { EventEmitter } from 'node:events'
 import type { ThrottleGroup } from 'speed-limiter'
 import Peer from 'webtorrent/lib/peer.js'
-import { pay } from './rate-limit.js'
+import { pay } from '../rate-limit.js'
 import { patchWireParser, type WireInternals } from './wire-parser.js'
 
 /** The parts of webtorrent's Peer the direct pipes work with. */

@@ -1,8 +1,8 @@
-import { BlobCheck, type BlobHashes } from './blob-hasher.js'
-import type { BlobInfo, BlobWriter, RandomAccessWriter } from './blob-store.js'
-import type { Digest } from './domain.js'
-import { isInsufficientStorage } from './errors.js'
-import type { Logger } from './logger.js'
+import { BlobCheck, type BlobHashes } from '../store/blob-hasher.js'
+import type { BlobInfo, BlobWriter, RandomAccessWriter } from '../store/blob-store.js'
+import type { Digest } from '../core/domain.js'
+import { isInsufficientStorage } from '../core/errors.js'
+import type { Logger } from '../core/logger.js'
 
 /** What a storing writer tells the cache. */
 export interface WriterHooks {

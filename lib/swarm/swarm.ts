@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import WebTorrent, { type Torrent, type Wire } from 'webtorrent'
-import type { Logger } from './logger.js'
+import type { Logger } from '../core/logger.js'
 import { RateLimit } from './rate-limit.js'
 import { superSeed } from './super-seed.js'
-import { patchWires } from './wire-patches.js'
-import { neverRequest, segmentOrder, takeOverRequests } from './piece-picker.js'
+import { patchWires } from './webtorrent/wire-patches.js'
+import { neverRequest, segmentOrder, takeOverRequests } from './webtorrent/piece-picker.js'
 import { pieceStoreFor, seedStoreFor, type PieceTarget } from './piece-store.js'
-import { safeJoin } from './safe-path.js'
+import { safeJoin } from '../core/safe-path.js'
 import { parseTorrent } from './torrent.js'
-import { applyPeering, type Self } from './peering.js'
+import { applyPeering, type Self } from './webtorrent/peering.js'
 
 /** Peer-id prefixes: they let a downloader tell the sidecar's seeder from other nodes. */
 export const PeerIdPrefix = { seeder: '-LS010S-', agent: '-LS010A-' } as const

@@ -1,4 +1,4 @@
-import { Digest, manifestKind, type Descriptor } from './domain.js'
+import { Digest, manifestKind, type Descriptor } from '../core/domain.js'
 
 export type ParsedManifest =
   | { kind: 'manifest'; mediaType: string; blobs: Descriptor[] }

@@ -1,8 +1,8 @@
-import type { BlobHashes } from './blob-hasher.js'
-import { rehashBlob, type BlobInfo, type BlobStore } from './blob-store.js'
+import type { BlobHashes } from '../store/blob-hasher.js'
+import { rehashBlob, type BlobInfo, type BlobStore } from '../store/blob-store.js'
 import type { CacheIndex, Entry } from './cache-index.js'
-import type { Digest } from './domain.js'
-import type { Logger } from './logger.js'
+import type { Digest } from '../core/domain.js'
+import type { Logger } from '../core/logger.js'
 
 export interface VerifierDeps {
   readonly index: CacheIndex

@@ -1,6 +1,6 @@
 import chokidar, { type FSWatcher } from 'chokidar'
-import { ConfigError, deepFreeze, flagOf, type Loaded, type Problem } from '../config/index.js'
-import type { Logger } from './logger.js'
+import { ConfigError, deepFreeze, flagOf, type Loaded, type Problem } from './index.js'
+import type { Logger } from '../lib/core/logger.js'
 
 export interface ReloadOutcome {
   /** Fields that changed and took effect. */

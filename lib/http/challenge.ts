@@ -1,4 +1,4 @@
-import type { RepoName } from '../domain.js'
+import type { RepoName } from '../core/domain.js'
 
 /** Where a client gets a token, as the registry's own challenge names it. */
 export interface ChallengeParams {

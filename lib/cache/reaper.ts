@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import cron from 'node-cron'
 import type { BlobCache } from './blob-cache.js'
-import type { Logger } from './logger.js'
+import type { Logger } from '../core/logger.js'
 
 /**
  * Runs the cache's reap on a cron schedule. The reap itself (and the clock it

@@ -1,9 +1,9 @@
-import type { Clock } from '../clock.js'
-import type { RepoName } from '../domain.js'
-import { AppError } from '../errors.js'
-import type { Logger } from '../logger.js'
-import { Lru } from '../lru.js'
-import { parseChallenge, type ParsedChallenge } from './challenge.js'
+import type { Clock } from '../core/clock.js'
+import type { RepoName } from '../core/domain.js'
+import { AppError } from '../core/errors.js'
+import type { Logger } from '../core/logger.js'
+import { Lru } from '../core/lru.js'
+import { parseChallenge, type ParsedChallenge } from '../http/challenge.js'
 
 export interface Credentials {
   readonly username: string

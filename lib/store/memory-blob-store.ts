@@ -1,9 +1,9 @@
 import { Readable } from 'node:stream'
 import { BlobCheck, type BlobHashes } from './blob-hasher.js'
 import type { BlobInfo, BlobStore, BlobWriter, DiskSpace, RandomAccessWriter, StoredBlob } from './blob-store.js'
-import type { Clock } from './clock.js'
-import type { Digest } from './domain.js'
-import { storageError } from './errors.js'
+import type { Clock } from '../core/clock.js'
+import type { Digest } from '../core/domain.js'
+import { storageError } from '../core/errors.js'
 
 interface Held {
   readonly digest: Digest

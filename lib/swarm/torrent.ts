@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import bencode from 'bencode'
-import { Digest, InfoHash } from './domain.js'
-import type { BlobHashes } from './blob-hasher.js'
+import { Digest, InfoHash } from '../core/domain.js'
+import type { BlobHashes } from '../store/blob-hasher.js'
 
 export interface BlobTorrent {
   readonly digest: Digest

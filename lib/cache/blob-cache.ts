@@ -1,14 +1,14 @@
 import type { Readable } from 'node:stream'
-import type { BlobHashes } from './blob-hasher.js'
-import type { BlobInfo, BlobStore, BlobWriter, DiskSpace, RandomAccessWriter, StoredBlob } from './blob-store.js'
+import type { BlobHashes } from '../store/blob-hasher.js'
+import type { BlobInfo, BlobStore, BlobWriter, DiskSpace, RandomAccessWriter, StoredBlob } from '../store/blob-store.js'
 import { CacheIndex, type Entry } from './cache-index.js'
-import { bytesToFree, refusal, type CacheLimits, type CacheUsage } from './cache-policy.js'
-import { CacheVerifier } from './cache-verifier.js'
-import { CacheWriter, StoringRandomAccessWriter, StoringWriter, type WriterHooks } from './cache-writers.js'
-import type { Clock } from './clock.js'
-import type { Digest } from './domain.js'
-import { AppError } from './errors.js'
-import type { Logger } from './logger.js'
+import { bytesToFree, refusal, type CacheLimits, type CacheUsage } from './policy.js'
+import { CacheVerifier } from './verifier.js'
+import { CacheWriter, StoringRandomAccessWriter, StoringWriter, type WriterHooks } from './writers.js'
+import type { Clock } from '../core/clock.js'
+import type { Digest } from '../core/domain.js'
+import { AppError } from '../core/errors.js'
+import type { Logger } from '../core/logger.js'
 
 export type { CacheLimits }
 

@@ -1,5 +1,5 @@
 import fs, { type FileHandle } from 'node:fs/promises'
-import { readFully } from './blob-file.js'
+import { readFully } from '../store/blob-file.js'
 
 /** Where a download's verified pieces go: the blob store's partial file (`RandomAccessBlobWriter`). */
 export interface PieceTarget {

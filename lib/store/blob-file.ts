@@ -1,7 +1,7 @@
 import fs, { type FileHandle } from 'node:fs/promises'
 import type { BlobCheck, BlobHashes } from './blob-hasher.js'
 import type { BlobInfo, RandomAccessWriter } from './blob-store.js'
-import { AppError, storageError } from './errors.js'
+import { AppError, storageError } from '../core/errors.js'
 
 /**
  * A blob written out of order (swarm pieces at their offsets) and hashed in
