@@ -1,5 +1,6 @@
 import { agentLiveFields, ConfigError, helpText, liveFieldsOf, loadAgentConfig, loadSidecarConfig, sidecarLiveFields } from '../config/index.js'
 import { systemClock } from '../lib/core/clock.js'
+import { StartError } from '../lib/core/errors.js'
 import { watchedConfig } from '../config/live-config.js'
 import { createLogger } from '../lib/core/logger.js'
 import { runSidecar } from '../sidecar/run.js'
@@ -15,15 +16,9 @@ Commands:
 
 Run 'layerseed <command> --help' for the options of a command.`
 
-/** Runs a long-lived process until SIGINT/SIGTERM; returns the exit code. The process owns `live` once it started. */
-async function serveUntilSignal(start: () => Promise<{ close(): Promise<void> }>, live: { close(): Promise<void> }): Promise<number> {
-  let running: { close(): Promise<void> }
-  try {
-    running = await start()
-  } catch (err) {
-    await live.close()
-    throw err
-  }
+/** Runs a long-lived process until SIGINT/SIGTERM; returns the exit code. A process that fails to start has closed what it built. */
+async function serveUntilSignal(start: () => Promise<{ close(): Promise<void> }>): Promise<number> {
+  const running = await start()
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve)
     process.once('SIGTERM', resolve)
@@ -42,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
         const config = loaded.config
         const logger = createLogger(config.logLevel, 'layerseed-sidecar')
         const live = await watchedConfig(loaded, () => loadSidecarConfig(rest).config, liveFieldsOf(sidecarLiveFields, config), logger)
-        return await serveUntilSignal(() => runSidecar({ config, logger, clock: systemClock, live }), live)
+        return await serveUntilSignal(() => runSidecar({ config, logger, clock: systemClock, live }))
       }
       case 'agent': {
         const loaded = loadAgentConfig(rest)
@@ -50,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
         const config = loaded.config
         const logger = createLogger(config.logLevel, 'layerseed-agent')
         const live = await watchedConfig(loaded, () => loadAgentConfig(rest).config, liveFieldsOf(agentLiveFields, config), logger)
-        return await serveUntilSignal(() => runAgent({ config, logger, clock: systemClock, live }), live)
+        return await serveUntilSignal(() => runAgent({ config, logger, clock: systemClock, live }))
       }
       case 'demo':
         if (rest.includes('--help') || rest.includes('-h')) return print(demoHelp)
@@ -68,6 +63,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof ConfigError) {
       process.stderr.write(`layerseed ${command}: invalid configuration\n${err.message}\n`)
       return 2
+    }
+    if (err instanceof StartError) {
+      process.stderr.write(`layerseed ${command}: ${err.message}\n`)
+      return 1
     }
     process.stderr.write(`layerseed ${command}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
     return 1

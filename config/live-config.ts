@@ -1,5 +1,6 @@
 import chokidar, { type FSWatcher } from 'chokidar'
 import { ConfigError, deepFreeze, flagOf, type Loaded, type Problem } from './index.js'
+import type { Live } from '../lib/core/live.js'
 import type { Logger } from '../lib/core/logger.js'
 
 export interface ReloadOutcome {
@@ -30,7 +31,7 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
  * (or reads `current` when it acts) instead of keeping the value. A file that
  * fails validation changes nothing.
  */
-export class LiveConfig<T extends object> {
+export class LiveConfig<T extends object> implements Live<T> {
   private snapshot: T
   private readonly listeners = new Set<Listener<T>>()
   private watcher: FSWatcher | undefined

@@ -2,9 +2,10 @@ import type { Request, Response } from 'express'
 import type { BlobCache } from '../lib/cache/blob-cache.js'
 import type { Clock } from '../lib/core/clock.js'
 import type { Digest, RepoName } from '../lib/core/domain.js'
+import { AppError } from '../lib/core/errors.js'
 import { writeChunk } from '../lib/http/middleware.js'
 import type { Logger } from '../lib/core/logger.js'
-import { UpstreamStatusError, type RegistryClient } from '../lib/registry/client.js'
+import type { RegistryClient } from '../lib/registry/client.js'
 import type { SidecarClient } from '../lib/protocol/client.js'
 import { emptySources, type Puller, type SourceBytes } from './puller.js'
 
@@ -37,11 +38,6 @@ function parseRange(h: string | undefined, size: number): { start: number; end: 
   const start = Number(m[1])
   const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1)
   return start < size && start <= end ? { start, end } : 'invalid'
-}
-
-/** The error code for a status relayed from the upstream, as the registry itself names it. */
-function relayedCode(status: number): string {
-  return ({ 401: 'UNAUTHORIZED', 403: 'DENIED', 404: 'BLOB_UNKNOWN' } as Record<number, string>)[status] ?? 'UPSTREAM_ERROR'
 }
 
 /**
@@ -96,11 +92,7 @@ export class BlobRoute {
       this.deps.logger.info({ digest: blob.digest.toString(), bytes: result.size, ms: this.deps.clock.now() - started, sources: result.sources, peers: result.peers, fellBack: result.fellBack, cached: result.cached }, 'blob served')
     } catch (err) {
       this.deps.logger.warn({ digest: blob.digest.toString(), err: (err as Error).message }, 'blob pull failed')
-      if (!res.headersSent && err instanceof UpstreamStatusError) {
-        if (err.wwwAuthenticate) res.set('www-authenticate', err.wwwAuthenticate)
-        res.status(err.upstreamStatus).json({ errors: [{ code: relayedCode(err.upstreamStatus), message: err.message }] })
-        return
-      }
+      // An UpstreamStatusError carries the registry's status and challenge; the error middleware relays it.
       throw err
     } finally {
       this.inflight.delete(blob.digest.hex)
@@ -114,20 +106,14 @@ export class BlobRoute {
     } catch {
       size = await blob.origin.headBlob(blob.repo, blob.digest, { authorization }).catch(() => undefined)
     }
-    if (size === undefined) {
-      res.status(404).end()
-      return
-    }
+    if (size === undefined) throw new AppError('BLOB_UNKNOWN', `${blob.digest} is in neither a sidecar nor the upstream`)
     blobHeaders(res, blob.digest, size)
     res.status(200).end()
   }
 
   private async serveCached(req: Request, res: Response, blob: BlobRequest, size: number, started: number): Promise<void> {
     const range = parseRange(req.get('range'), size)
-    if (range === 'invalid') {
-      res.status(416).set('content-range', `bytes */${size}`).end()
-      return
-    }
+    if (range === 'invalid') throw new AppError('RANGE_INVALID', `range ${JSON.stringify(req.get('range'))} is not within the blob's ${size} bytes`, undefined, { 'content-range': `bytes */${size}` })
     blobHeaders(res, blob.digest, range ? range.end - range.start + 1 : size)
     res.set('accept-ranges', 'bytes')
     if (range) res.status(206).set('content-range', `bytes ${range.start}-${range.end}/${size}`)

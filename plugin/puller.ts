@@ -10,7 +10,8 @@ import type { RegistryClient } from '../lib/registry/client.js'
 import { withStallTimeout } from '../lib/swarm/stall.js'
 import type { Swarm } from '../lib/swarm/swarm.js'
 import { buildTorrent } from '../lib/swarm/torrent.js'
-import type { FetchedTorrent, InlineLimits, SidecarClient } from '../lib/protocol/client.js'
+import type { FetchedTorrent, SidecarClient } from '../lib/protocol/client.js'
+import type { InlineLimits } from '../lib/protocol/inline.js'
 
 export type Source = 'cache' | 'seeder' | 'peers' | 'origin'
 export type SourceBytes = Record<Source, number>

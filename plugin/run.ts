@@ -1,18 +1,22 @@
+import path from 'node:path'
 import type { JoseTokenVerifier } from '../lib/auth/jose-verifier.js'
 import { followKeyFiles } from '../lib/auth/live-keys.js'
 import { authSettingsOf, tokenAuth } from '../lib/auth/setup.js'
-import { RegistryTokenClient, type Credentials } from '../lib/registry/token-client.js'
 import type { BlobCache } from '../lib/cache/blob-cache.js'
+import { openCache, restoreStored } from '../lib/cache/open.js'
+import { CloseStack } from '../lib/core/close-stack.js'
 import type { Clock } from '../lib/core/clock.js'
-import { followRate, openCache, restoreStored } from '../lib/cache/open.js'
-import { listen } from '../lib/http/middleware.js'
-import { LiveConfig } from '../config/live-config.js'
 import type { Logger } from '../lib/core/logger.js'
+import { bindHttp, localUrl } from '../lib/http/listen.js'
+import { prepareDataDir } from '../lib/store/data-dir.js'
+import { SidecarClient } from '../lib/protocol/client.js'
 import { RegistryClient } from '../lib/registry/client.js'
+import { RegistryTokenClient, type Credentials } from '../lib/registry/token-client.js'
+import { followRate } from '../lib/swarm/rate-limit.js'
 import { Swarm } from '../lib/swarm/swarm.js'
 import { buildTorrent } from '../lib/swarm/torrent.js'
 import type { AgentConfig } from '../config/index.js'
-import { SidecarClient } from '../lib/protocol/client.js'
+import { LiveConfig } from '../config/live-config.js'
 import { PullAccess } from './access.js'
 import { BlobRoute } from './blob-route.js'
 import { emptySources, Puller } from './puller.js'
@@ -32,6 +36,14 @@ export interface RunningAgent {
   close(): Promise<void>
 }
 
+export interface AgentRunOptions {
+  readonly config: AgentConfig
+  readonly logger: Logger
+  readonly clock: Clock
+  /** The running configuration, when a watched --config file may change it. The agent owns it and closes it. */
+  readonly live?: LiveConfig<AgentConfig>
+}
+
 /** Node credentials by upstream URL: from --upstream-auth-file by host, else --upstream-username for the one upstream. */
 function nodeCredentials(config: AgentConfig): Map<string, Credentials> {
   const out = new Map<string, Credentials>()
@@ -43,53 +55,64 @@ function nodeCredentials(config: AgentConfig): Map<string, Credentials> {
   return out
 }
 
-/** The agent's composition root. It owns `live` (a watched --config file), and closes it. */
-export async function runAgent(opts: { config: AgentConfig; logger: Logger; clock: Clock; live?: LiveConfig<AgentConfig> }): Promise<RunningAgent> {
+/**
+ * The agent's composition root: binds its ports, then builds every part in
+ * order, each handed what it needs, and serves. A part that fails to build
+ * closes the ones before it.
+ */
+export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   const { config, logger, clock } = opts
   const live = opts.live ?? LiveConfig.fixed(config, logger)
-  const { cache, close: closeCache } = await openCache({ dataDir: config.dataDir, live, clock, logger: logger.child({ part: 'cache' }) })
-  const swarm = new Swarm({ peerPort: config.peerPort, role: 'agent', advertiseHost: config.advertiseHost, logger: logger.child({ part: 'swarm' }) })
-  const peerPort = await swarm.listening()
-  const unfollow = [followRate(live, 'downloadBytesPerSec', swarm.rates.download), followRate(live, 'uploadBytesPerSec', swarm.rates.upload)]
-  const sidecars = new SidecarClient(config.sidecars, Math.max(config.p2pStallTimeoutMs, 5_000))
-  cache.attach({
-    busy: (d) => swarm.uploading(d.hex),
-    evicted: (d) => swarm.removeNamed(d.hex),
-    verified: (info, hashes) => swarm.seed(buildTorrent(info.digest, hashes, sidecars.announceUrl).torrent, cache.blobDir),
+  const closing = new CloseStack(logger)
+  closing.push('config', () => live.close())
+  return closing.build(async () => {
+    await prepareDataDir('--data-dir', config.dataDir)
+    const server = await bindHttp('--listen', config.listen.host, config.listen.port)
+    closing.push('http server', () => server.close())
+    const swarm = new Swarm({ peerPort: config.peerPort, role: 'agent', advertiseHost: config.advertiseHost, logger: logger.child({ part: 'swarm' }) })
+    closing.push('swarm', () => swarm.close())
+    const peerPort = await swarm.listening()
+    closing.push('download rate', followRate(live, 'downloadBytesPerSec', swarm.rates.download))
+    closing.push('upload rate', followRate(live, 'uploadBytesPerSec', swarm.rates.upload))
+    const sidecars = new SidecarClient(config.sidecars, Math.max(config.p2pStallTimeoutMs, 5_000))
+
+    const { cache, close: closeCache } = await openCache({
+      dataDir: config.dataDir,
+      live,
+      clock,
+      logger: logger.child({ part: 'cache' }),
+      hooks: {
+        busy: (d) => swarm.uploading(d.hex),
+        evicted: (d) => swarm.removeNamed(d.hex),
+        verified: (info, hashes) => swarm.seed(buildTorrent(info.digest, hashes, sidecars.announceUrl).torrent, path.dirname(info.path)),
+      },
+    })
+    closing.push('cache', closeCache)
+
+    const upstreams = new Upstreams(config.upstreams)
+    const auth = tokenAuth(authSettingsOf(config), clock)
+    if (auth) closing.push('key files', await followKeyFiles({ live, verifier: auth.verifier, logger: logger.child({ part: 'auth' }) }))
+    const own = new Map(
+      [...nodeCredentials(config)].map(([u, credentials]) => [u, new RegistryTokenClient({ registry: u, credentials, clock, logger: logger.child({ part: 'node-auth', upstream: u }) })]),
+    )
+    const access = new PullAccess({ guard: auth?.guard, ownAuth: (u) => own.get(u), logger: logger.child({ part: 'access' }) })
+    const origins = new Map(config.upstreams.map((u) => [u, new RegistryClient(u, undefined, own.get(u))]))
+    const totals = emptySources()
+    const puller = new Puller({ store: cache, swarm, sidecars, logger: logger.child({ part: 'puller' }), clock, stallTimeoutMs: config.p2pStallTimeoutMs, inline: { max: config.httpMaxBytes, aloneMax: config.httpAloneMaxBytes }, downloadRate: swarm.rates.download })
+    const blobs = new BlobRoute({ store: cache, puller, sidecars, logger: logger.child({ part: 'blobs' }), clock, totals })
+
+    server.serve(buildAgentApp({ upstreams, originFor: (u) => origins.get(u)!, blobs, access, totals, logger, cache, rates: swarm.rates }))
+    logger.info({ port: server.port, peerPort, sidecars: config.sidecars, upstreams: config.upstreams, tokenAuth: auth !== undefined, nodeCredentials: [...own.keys()] }, 'agent listening')
+
+    return {
+      port: server.port,
+      peerPort,
+      url: localUrl(config.listen.host, server.port),
+      cache,
+      live,
+      restored: restoreStored(cache, logger),
+      verifier: auth?.verifier,
+      close: () => closing.close(),
+    }
   })
-  const upstreams = new Upstreams(config.upstreams)
-  const auth = tokenAuth(authSettingsOf(config), clock)
-  const unfollowKeys = auth ? await followKeyFiles({ live, verifier: auth.verifier, logger: logger.child({ part: 'auth' }) }) : undefined
-  const own = new Map(
-    [...nodeCredentials(config)].map(([u, credentials]) => [u, new RegistryTokenClient({ registry: u, credentials, clock, logger: logger.child({ part: 'node-auth', upstream: u }) })]),
-  )
-  const access = new PullAccess({ guard: auth?.guard, ownAuth: (u) => own.get(u), logger: logger.child({ part: 'access' }) })
-  const origins = new Map(config.upstreams.map((u) => [u, new RegistryClient(u, undefined, own.get(u))]))
-  const totals = emptySources()
-  const puller = new Puller({ store: cache, swarm, sidecars, logger: logger.child({ part: 'puller' }), clock, stallTimeoutMs: config.p2pStallTimeoutMs, inline: { max: config.httpMaxBytes, aloneMax: config.httpAloneMaxBytes }, downloadRate: swarm.rates.download })
-  const blobs = new BlobRoute({ store: cache, puller, sidecars, logger: logger.child({ part: 'blobs' }), clock, totals })
-  const app = buildAgentApp({ upstreams, originFor: (u) => origins.get(u)!, blobs, access, totals, logger, cache, rates: swarm.rates })
-  const server = await listen(app, config.listen.host, config.listen.port)
-  logger.info({ port: server.port, peerPort, sidecars: config.sidecars, upstreams: config.upstreams, tokenAuth: auth !== undefined, nodeCredentials: [...own.keys()] }, 'agent listening')
-
-  const restored = restoreStored(cache, logger)
-
-  const host = config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host
-  return {
-    port: server.port,
-    peerPort,
-    url: `http://${host}:${server.port}`,
-    cache,
-    live,
-    restored,
-    verifier: auth?.verifier,
-    async close() {
-      for (const u of unfollow) u()
-      await unfollowKeys?.()
-      closeCache()
-      await live.close()
-      await server.close()
-      await swarm.close()
-    },
-  }
 }

@@ -3,8 +3,8 @@ import { createProxyMiddleware } from 'http-proxy-middleware'
 import type { IncomingMessage } from 'node:http'
 import type { BlobCache } from '../lib/cache/blob-cache.js'
 import { Digest, RepoName } from '../lib/core/domain.js'
-import { cacheRoutes } from '../lib/cache/open.js'
-import { errorMiddleware, notFound } from '../lib/http/middleware.js'
+import { AppError } from '../lib/core/errors.js'
+import { errorMiddleware, notFound, wrap } from '../lib/http/middleware.js'
 import type { Logger } from '../lib/core/logger.js'
 import type { RateLimit } from '../lib/swarm/rate-limit.js'
 import type { RegistryClient } from '../lib/registry/client.js'
@@ -34,6 +34,8 @@ export function buildAgentApp(deps: AgentAppDeps): Express {
   const resolved = new WeakMap<IncomingMessage, Resolved>()
   // Requests that carry the node's own token, so a 401 for it renews the token.
   const ownToken = new WeakSet<IncomingMessage>()
+  // The proxy reports its errors outside express; this takes them back to the error middleware.
+  const nextOf = new WeakMap<IncomingMessage, NextFunction>()
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' })
@@ -42,7 +44,9 @@ export function buildAgentApp(deps: AgentAppDeps): Express {
     const rateLimits = { downloadBytesPerSec: deps.rates.download.bytesPerSec ?? null, uploadBytesPerSec: deps.rates.upload.bytesPerSec ?? null }
     res.json({ bytesBySource: deps.totals, rateLimits })
   })
-  app.use(cacheRoutes(deps.cache))
+  app.get('/v1/cache', wrap(async (_req, res) => {
+    res.json(await deps.cache.status())
+  }))
 
   app.use('/v2', (req: Request, res: Response, next: NextFunction) => {
     try {
@@ -58,6 +62,7 @@ export function buildAgentApp(deps: AgentAppDeps): Express {
         return
       }
       resolved.set(req, r)
+      nextOf.set(req, next)
       deps.access
         .forProxy(req.get('authorization'), r.upstream, r.repo)
         .then((own) => {
@@ -92,14 +97,11 @@ export function buildAgentApp(deps: AgentAppDeps): Express {
             deps.access.refused(r.upstream, proxyRes.headers['www-authenticate'], r.repo)
           }
         },
-        error: (err, _req, res) => {
-          deps.logger.warn({ err: err.message }, 'upstream proxy error')
-          if ('headersSent' in res && !res.headersSent) {
-            res.writeHead(502, { 'content-type': 'application/json' })
-            res.end(JSON.stringify({ errors: [{ code: 'UPSTREAM_UNREACHABLE', message: err.message }] }))
-          } else {
-            res.destroy()
-          }
+        error: (err, req) => {
+          const next = nextOf.get(req)
+          const e = new AppError('UPSTREAM_UNREACHABLE', `${resolved.get(req)?.upstream ?? 'the upstream'}: ${err.message}`, err)
+          if (next) next(e)
+          else req.destroy(e)
         },
       },
     }),

@@ -3,16 +3,15 @@ import type { BlobCache } from '../lib/cache/blob-cache.js'
 import type { BlobInfo, BlobWriter } from '../lib/store/blob-store.js'
 import { rehashBlob } from '../lib/store/blob-store.js'
 import type { Clock } from '../lib/core/clock.js'
-import type { BlobRef, Digest, InfoHash } from '../lib/core/domain.js'
+import type { BlobRef, Digest } from '../lib/core/domain.js'
 import { AppError } from '../lib/core/errors.js'
 import type { Logger } from '../lib/core/logger.js'
 import type { RegistryClient } from '../lib/registry/client.js'
 import type { RateLimit } from '../lib/swarm/rate-limit.js'
 import { isTransient, withRetry, type RetryPolicy } from '../lib/core/retry.js'
-import type { Swarm } from '../lib/swarm/swarm.js'
-import { buildTorrent, type BlobTorrent } from '../lib/swarm/torrent.js'
-import type { Tracker } from './tracker.js'
+import type { BlobTorrent } from '../lib/swarm/torrent.js'
 import type { BlobHashes } from '../lib/store/blob-hasher.js'
+import type { Seeding } from './seeding.js'
 
 // A pushed blob is in the registry before its notification is sent, so a 404
 // will not go away by waiting; an unreachable or failing origin may.
@@ -29,10 +28,10 @@ export interface BlobStatus {
   error?: string
 }
 
+/** A fetch from the origin, running or failed; a blob that seeds is the seeding's. */
 interface Entry {
-  state: Exclude<BlobState, 'absent' | 'verifying'>
+  state: 'fetching' | 'failed'
   size?: number
-  torrent?: BlobTorrent
   error?: string
   inflight?: Promise<BlobTorrent>
 }
@@ -40,10 +39,7 @@ interface Entry {
 export interface BlobServiceDeps {
   readonly store: BlobCache
   readonly origin: RegistryClient
-  readonly swarm: Swarm
-  readonly tracker: Tracker
-  /** Read when a torrent is built: the port is known only once the server listens, and a credential names the info-hash. */
-  readonly announceUrl: (infoHash: InfoHash) => string
+  readonly seeding: Seeding
   readonly logger: Logger
   readonly clock: Clock
   readonly retry: RetryPolicy
@@ -63,15 +59,11 @@ export class BlobService {
   constructor(private readonly deps: BlobServiceDeps) {}
 
   status(digest: Digest): BlobStatus {
+    const t = this.deps.seeding.torrentOf(digest)
+    if (t) return { digest: digest.toString(), size: t.size, state: 'seeding', infoHash: t.infoHash.hex }
     const e = this.entries.get(digest.hex)
     if (!e) return { digest: digest.toString(), state: this.deps.store.has(digest) ? 'verifying' : 'absent' }
-    return {
-      digest: digest.toString(),
-      size: e.size,
-      state: e.state,
-      ...(e.torrent ? { infoHash: e.torrent.infoHash.hex } : {}),
-      ...(e.error ? { error: e.error } : {}),
-    }
+    return { digest: digest.toString(), size: e.size, state: e.state, ...(e.error ? { error: e.error } : {}) }
   }
 
   /** The stored bytes of a blob that `ensure` resolved, pinned while they are read and paced by --upload-rate. */
@@ -82,36 +74,24 @@ export class BlobService {
   }
 
   isSeeding(digest: Digest): boolean {
-    return this.entries.get(digest.hex)?.state === 'seeding'
+    return this.deps.seeding.torrentOf(digest) !== undefined
   }
 
   /** The blob's torrent, fetching and seeding it first if needed. Concurrent callers share one fetch. */
   ensure(ref: BlobRef): Promise<BlobTorrent> {
     // Every request is a use: a node is about to pull it, so it moves back in the LRU order.
     this.deps.store.markUsed(ref.digest)
+    const seeded = this.deps.seeding.torrentOf(ref.digest)
+    if (seeded) return Promise.resolve(seeded)
     const e = this.entries.get(ref.digest.hex)
-    if (e?.state === 'seeding' && e.torrent) return Promise.resolve(e.torrent)
     if (e?.inflight) return e.inflight
     const entry: Entry = { state: 'fetching', size: e?.size }
     entry.inflight = this.fetchAndSeed(ref, entry).finally(() => {
       entry.inflight = undefined
+      if (entry.state !== 'failed' && this.entries.get(ref.digest.hex) === entry) this.entries.delete(ref.digest.hex)
     })
     this.entries.set(ref.digest.hex, entry)
     return entry.inflight
-  }
-
-  /** Seeds a blob an earlier run stored, once it verified: the cache calls this, so the origin is not touched. */
-  async adopt(info: BlobInfo, hashes: BlobHashes): Promise<void> {
-    await this.seed(info, hashes, this.entries.get(info.digest.hex) ?? { state: 'fetching', size: info.size })
-  }
-
-  /** Forgets an evicted blob: it stops seeding, the tracker drops its peers, and a later request fetches it again. */
-  async forget(digest: Digest): Promise<void> {
-    const e = this.entries.get(digest.hex)
-    this.entries.delete(digest.hex)
-    if (!e?.torrent) return
-    this.deps.tracker.forget(e.torrent.infoHash)
-    await this.deps.swarm.remove(e.torrent.infoHash.hex)
   }
 
   private async fetchAndSeed(ref: BlobRef, entry: Entry): Promise<BlobTorrent> {
@@ -120,12 +100,13 @@ export class BlobService {
     const release = this.deps.store.pin(ref.digest)
     try {
       // A blob stored by an earlier run is verified now if it was not yet, and verifying seeds it.
-      if ((await this.deps.store.stat(ref.digest)) && entry.state === 'seeding' && entry.torrent) return entry.torrent
+      const restored = (await this.deps.store.stat(ref.digest)) && this.deps.seeding.torrentOf(ref.digest)
+      if (restored) return restored
       const { info, hashes } = await withRetry(this.deps.retry, this.deps.clock, async (attempt) => {
         if (attempt > 1) log.info({ attempt }, 'retrying origin fetch')
         return this.fetchOnce(ref, entry)
       }, blobRetryable)
-      const torrent = await this.seed(info, hashes, entry)
+      const torrent = await this.deps.seeding.seed(info, hashes)
       log.info({ bytes: info.size, ms: this.deps.clock.now() - started, infoHash: torrent.infoHash.hex, source: 'origin' }, 'blob seeding')
       return torrent
     } catch (err) {
@@ -158,21 +139,5 @@ export class BlobService {
       if (err instanceof AppError) throw err
       throw new AppError('BLOB_FETCH_FAILED', `reading ${ref.digest} from the origin: ${(err as Error).message}`, err)
     }
-  }
-
-  private async seed(info: BlobInfo, hashes: BlobHashes, entry: Entry): Promise<BlobTorrent> {
-    const torrent = buildTorrent(info.digest, hashes, (ih) => this.deps.announceUrl(ih))
-    this.deps.tracker.issue(torrent.infoHash)
-    if (!(await this.deps.swarm.has(torrent.infoHash.hex))) await this.deps.swarm.seed(torrent.torrent, this.deps.store.blobDir)
-    entry.state = 'seeding'
-    entry.size = info.size
-    entry.torrent = torrent
-    entry.error = undefined
-    this.entries.set(info.digest.hex, entry)
-    return torrent
-  }
-
-  infoHashes(): InfoHash[] {
-    return [...this.entries.values()].flatMap((e) => (e.torrent ? [e.torrent.infoHash] : []))
   }
 }

@@ -1,27 +1,9 @@
 import { pipeline } from 'node:stream/promises'
-import type { Request, Response } from 'express'
-import { AppError } from '../lib/core/errors.js'
+import type { Response } from 'express'
+import { InlineHeaders, type InlineLimits } from '../lib/protocol/inline.js'
 import type { BlobTorrent } from '../lib/swarm/torrent.js'
 import type { BlobService } from './blob-service.js'
 import type { Tracker } from './tracker.js'
-
-/** What an agent accepts as bytes instead of a torrent: the `inline-max` and `inline-alone-max` query parameters. */
-export interface InlineLimits {
-  /** Always, up to this size. */
-  readonly max: number
-  /** Up to this size while no other node fetches or shares the blob. */
-  readonly aloneMax: number
-}
-
-function limit(raw: unknown, name: string): number {
-  if (raw === undefined) return 0
-  if (typeof raw !== 'string' || !/^\d{1,15}$/.test(raw)) throw new AppError('QUERY_INVALID', `${name} must be a number of bytes, got ${JSON.stringify(raw)}`)
-  return Number(raw)
-}
-
-export function parseInlineLimits(query: Request['query']): InlineLimits {
-  return { max: limit(query['inline-max'], 'inline-max'), aloneMax: limit(query['inline-alone-max'], 'inline-alone-max') }
-}
 
 /**
  * Decides when a torrent request is answered with the blob itself. For a
@@ -48,8 +30,8 @@ export class InlinePolicy {
         'content-type': 'application/octet-stream',
         'content-length': String(t.size),
         'docker-content-digest': t.digest.toString(),
-        'x-layerseed-info-hash': t.infoHash.hex,
-        'x-layerseed-torrent': torrent.toString('base64'),
+        [InlineHeaders.infoHash]: t.infoHash.hex,
+        [InlineHeaders.torrent]: torrent.toString('base64'),
       })
       await pipeline(blobs.read(t.digest), res)
     } finally {

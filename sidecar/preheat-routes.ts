@@ -1,15 +1,16 @@
-import express, { type Router } from 'express'
+import type { Request, Response } from 'express'
 import { AppError } from '../lib/core/errors.js'
 import type { Logger } from '../lib/core/logger.js'
-import { jsonBody, wrap } from '../lib/http/middleware.js'
+import { jsonBody } from '../lib/http/middleware.js'
 import { isObject, shaped, WebhookShapeError } from '../webhooks/shape.js'
-import { requirePreheatToken } from './harbor-routes.js'
+import { checkPreheatToken } from './intake.js'
 import { preheatTargetOf, type PreheatJobs } from './preheat-jobs.js'
 
 export interface PreheatRoutesDeps {
   readonly jobs: PreheatJobs
   readonly origin: string
   readonly logger: Logger
+  /** Read per request: an edited config file changes it without a restart. */
   readonly preheatToken?: string
 }
 
@@ -32,32 +33,27 @@ function readPreheatRequest(body: unknown): { url: string; authorization: string
   return { url: args.url, authorization }
 }
 
-/** The Dragonfly manager endpoints Harbor's `dragonfly` preheat provider calls. */
-export function preheatRoutes(deps: PreheatRoutesDeps): Router {
-  const r = express.Router()
+/** The Dragonfly manager endpoints Harbor's `dragonfly` preheat provider calls; the server mounts them. */
+export function preheatHandlers(deps: PreheatRoutesDeps) {
+  return {
+    async create(req: Request, res: Response): Promise<void> {
+      checkPreheatToken(req, deps.preheatToken)
+      const body = jsonBody(req)
+      const { url, authorization } = shaped(() => readPreheatRequest(body))
+      const target = preheatTargetOf(url, deps.origin)
+      // Refused before a job exists, so a foreign URL is never fetched and Harbor shows the reason at once.
+      if (!target) throw new AppError('PREHEAT_URL_INVALID', `args.url ${JSON.stringify(url)} is not <origin>/v2/<name>/manifests/<tag or digest> on the configured origin ${deps.origin}`)
+      const job = await deps.jobs.create(target, authorization)
+      deps.logger.info({ job: job.id, repo: target.repo.toString(), reference: target.reference }, 'preheat job created')
+      res.json(job)
+    },
 
-  r.get('/healthy', (_req, res) => {
-    res.json({ status: 'ok' })
-  })
-
-  r.post('/oapi/v1/jobs', express.raw({ type: () => true, limit: '1mb' }), wrap(async (req, res) => {
-    requirePreheatToken(req, deps.preheatToken)
-    const body = jsonBody(req)
-    const { url, authorization } = shaped(() => readPreheatRequest(body))
-    const target = preheatTargetOf(url, deps.origin)
-    // Refused before a job exists, so a foreign URL is never fetched and Harbor shows the reason at once.
-    if (!target) throw new AppError('PREHEAT_URL_INVALID', `args.url ${JSON.stringify(url)} is not <origin>/v2/<name>/manifests/<tag or digest> on the configured origin ${deps.origin}`)
-    const job = await deps.jobs.create(target, authorization)
-    deps.logger.info({ job: job.id, repo: target.repo.toString(), reference: target.reference }, 'preheat job created')
-    res.json(job)
-  }))
-
-  r.get('/oapi/v1/jobs/:id', wrap((req, res) => {
-    requirePreheatToken(req, deps.preheatToken)
-    const id = /^\d{1,15}$/.test(req.params.id) ? Number(req.params.id) : NaN
-    const job = Number.isSafeInteger(id) ? deps.jobs.get(id) : undefined
-    if (!job) throw new AppError('PREHEAT_JOB_UNKNOWN', `no preheat job ${JSON.stringify(req.params.id)}`)
-    res.json(job)
-  }))
-  return r
+    get(req: Request, res: Response): void {
+      checkPreheatToken(req, deps.preheatToken)
+      const id = /^\d{1,15}$/.test(req.params.id) ? Number(req.params.id) : NaN
+      const job = Number.isSafeInteger(id) ? deps.jobs.get(id) : undefined
+      if (!job) throw new AppError('PREHEAT_JOB_UNKNOWN', `no preheat job ${JSON.stringify(req.params.id)}`)
+      res.json(job)
+    },
+  }
 }

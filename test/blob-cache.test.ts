@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { BlobCache, type CacheLimits } from '../lib/cache/blob-cache.js'
+import { BlobCache, type CacheHooks, type CacheLimits } from '../lib/cache/blob-cache.js'
 import { FileBlobStore } from '../lib/store/blob-store.js'
 import { bytesToFree, refusal } from '../lib/cache/policy.js'
 import type { Clock } from '../lib/core/clock.js'
@@ -35,11 +35,13 @@ async function readAll(cache: BlobCache, d: Digest): Promise<Buffer> {
   return Buffer.concat(parts)
 }
 
+/** `hooks` may be filled in later: the cache reads them when it acts. */
 function memoryCache(limits: CacheLimits, capacity?: number) {
   const clock = manualClock()
   const store = new MemoryBlobStore(clock, capacity)
-  const cache = new BlobCache({ store, clock, logger: silentLogger(), limits })
-  return { clock, store, cache }
+  const hooks: CacheHooks = {}
+  const cache = new BlobCache({ store, clock, logger: silentLogger(), limits, hooks })
+  return { clock, store, cache, hooks }
 }
 
 const bounded: CacheLimits = { maxBytes: 100 * KB, highBytes: 85 * KB, lowBytes: 70 * KB, minFreeBytes: 0 }
@@ -74,7 +76,7 @@ describe('cache policy', () => {
 
 describe('blob cache', () => {
   it('evicts the least recently used unpinned blobs down to the low watermark', async () => {
-    const { clock, cache, store } = memoryCache(bounded)
+    const { clock, cache, store, hooks } = memoryCache(bounded)
     const ds: Digest[] = []
     for (let i = 0; i < 9; i++) {
       ds.push(await put(cache, randomBytes(10 * KB)))
@@ -87,7 +89,7 @@ describe('blob cache', () => {
     const held = await cache.acquire(ds[1])
     assert.ok(held)
     const evicted: string[] = []
-    cache.attach({ evicted: async (d) => void evicted.push(d.hex) })
+    hooks.evicted = async (d) => void evicted.push(d.hex)
 
     const report = await cache.reap('test')
     assert.deepEqual(evicted, [ds[2].hex, ds[3].hex], 'the oldest unpinned blobs went first')
@@ -105,13 +107,13 @@ describe('blob cache', () => {
   })
 
   it('does not evict a blob that peers are taking from this host', async () => {
-    const { clock, cache } = memoryCache(bounded)
+    const { clock, cache, hooks } = memoryCache(bounded)
     const ds: Digest[] = []
     for (let i = 0; i < 9; i++) {
       ds.push(await put(cache, randomBytes(10 * KB)))
       clock.advance(1000)
     }
-    cache.attach({ busy: (d) => d.hex === ds[0].hex })
+    hooks.busy = (d) => d.hex === ds[0].hex
     await cache.reap('test')
     assert.ok(cache.has(ds[0]))
     assert.ok(!cache.has(ds[1]) && !cache.has(ds[2]))
@@ -173,11 +175,11 @@ describe('blob cache', () => {
   })
 
   it('a blob being evicted is gone before the same digest is written again', async () => {
-    const { cache, store } = memoryCache(bounded)
+    const { cache, store, hooks } = memoryCache(bounded)
     const data = randomBytes(10 * KB)
     const d = await put(cache, data)
     let letGo = () => undefined as void
-    cache.attach({ evicted: () => new Promise<void>((resolve) => (letGo = resolve)) })
+    hooks.evicted = () => new Promise<void>((resolve) => (letGo = resolve))
     const removing = cache.remove(d)
     const again = cache.begin(d, data.length)
     letGo()
@@ -197,9 +199,9 @@ describe('blob cache', () => {
     for (const g of good) store.put(digestOf(g), g)
     const bad = digestOf(randomBytes(2000))
     store.put(bad, randomBytes(2000))
-    const cache = new BlobCache({ store, clock, logger: silentLogger(), limits: bounded })
     const seen: string[] = []
-    cache.attach({ verified: async (info, hashes) => void seen.push(`${info.digest.hex}:${hashes.sha256Hex === info.digest.hex}`) })
+    const verified: CacheHooks['verified'] = async (info, hashes) => void seen.push(`${info.digest.hex}:${hashes.sha256Hex === info.digest.hex}`)
+    const cache = new BlobCache({ store, clock, logger: silentLogger(), limits: bounded, hooks: { verified } })
     assert.equal(await cache.load(), 4)
     assert.equal((await cache.status()).unverified, 4)
     assert.deepEqual(await cache.list(), [], 'nothing is listed before it verified')

@@ -37,6 +37,10 @@ describe('error codes', () => {
     const { fileURLToPath } = await import('node:url')
     const { ErrorCodes } = await import('../lib/core/errors.js')
     const doc = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../docs/endpoints.md'), 'utf8')
-    for (const code of Object.keys(ErrorCodes)) assert.ok(doc.includes(`\`${code}\``), `${code} is documented`)
+    for (const [code, { status }] of Object.entries(ErrorCodes)) {
+      const row = new RegExp(`^\\| \`${code}\` \\| (\\d{3}|the upstream's) \\|`, 'm').exec(doc)
+      assert.ok(row, `${code} is documented in the errors table`)
+      if (row[1] !== "the upstream's") assert.equal(Number(row[1]), status, `${code}'s status in the docs`)
+    }
   })
 })

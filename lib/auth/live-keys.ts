@@ -1,7 +1,6 @@
 import chokidar, { type FSWatcher } from 'chokidar'
-import type { LiveConfig } from '../../config/live-config.js'
+import type { Live } from '../core/live.js'
 import type { Logger } from '../core/logger.js'
-import type { AuthFields } from '../../config/auth-options.js'
 import { readKeySet, type KeySet } from './keys.js'
 
 /** What follows the key files: the verifier's `reload`. */
@@ -9,15 +8,21 @@ export interface KeyReloader {
   reload(keys: KeySet): void
 }
 
-export interface LiveKeysOptions<T extends AuthFields> {
-  readonly live: LiveConfig<T>
+/** The config fields that name the token signing key files. */
+export interface KeyFileFields {
+  readonly authRootCerts?: string
+  readonly authJwks?: string
+}
+
+export interface LiveKeysOptions<T extends KeyFileFields> {
+  readonly live: Live<T>
   readonly verifier: KeyReloader
   readonly logger: Logger
   /** How often the key files are checked. Polled, because a mounted secret (Harbor's root.crt in Kubernetes) is swapped by a symlink that file events miss. */
   readonly pollMs?: number
 }
 
-const filesOf = (c: AuthFields): string[] => [c.authRootCerts, c.authJwks].filter((f): f is string => f !== undefined)
+const filesOf = (c: KeyFileFields): string[] => [c.authRootCerts, c.authJwks].filter((f): f is string => f !== undefined)
 
 /**
  * Keeps a verifier's keys in step with the key files, without a restart: when
@@ -26,7 +31,7 @@ const filesOf = (c: AuthFields): string[] => [c.authRootCerts, c.authJwks].filte
  * changes nothing: the log names the option and the running keys stay.
  * Returns the function that stops following.
  */
-export async function followKeyFiles<T extends AuthFields>(o: LiveKeysOptions<T>): Promise<() => Promise<void>> {
+export async function followKeyFiles<T extends KeyFileFields>(o: LiveKeysOptions<T>): Promise<() => Promise<void>> {
   const log = o.logger
   let watched = filesOf(o.live.current)
   const reload = (why: string) => {

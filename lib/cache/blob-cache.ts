@@ -55,6 +55,8 @@ export interface BlobCacheDeps {
   readonly clock: Clock
   readonly logger: Logger
   readonly limits: CacheLimits
+  /** The process around the cache, built before it. */
+  readonly hooks?: CacheHooks
 }
 
 const NEVER: ReapReport = { at: null, evicted: 0, freedBytes: 0 }
@@ -71,7 +73,7 @@ export class BlobCache implements BlobStore {
   private readonly verifier: CacheVerifier
   private readonly writers = new Set<{ size: number; written(): number }>()
   private readonly evicting = new Map<string, Promise<void>>()
-  private hooks: CacheHooks = {}
+  private readonly hooks: CacheHooks
   private reaping: Promise<unknown> = Promise.resolve()
   private lastReap = NEVER
   private limitsNow: CacheLimits
@@ -79,6 +81,7 @@ export class BlobCache implements BlobStore {
 
   constructor(private readonly deps: BlobCacheDeps) {
     this.limitsNow = deps.limits
+    this.hooks = deps.hooks ?? {}
     this.index = new CacheIndex(deps)
     this.verifier = new CacheVerifier({
       index: this.index,
@@ -100,10 +103,6 @@ export class BlobCache implements BlobStore {
   /** New bounds take effect at the next write or reap. */
   setLimits(limits: CacheLimits): void {
     this.limitsNow = limits
-  }
-
-  attach(hooks: CacheHooks): void {
-    this.hooks = hooks
   }
 
   /** Indexes what the store holds, unverified: quick, it hashes nothing. */

@@ -1,12 +1,9 @@
-import express, { type Router } from 'express'
-import { cacheLimitsOf, type CacheConfig } from '../../config/index.js'
-import { BlobCache } from './blob-cache.js'
-import { FileBlobStore } from '../store/blob-store.js'
 import type { Clock } from '../core/clock.js'
-import { wrap } from '../http/middleware.js'
-import type { LiveConfig } from '../../config/live-config.js'
+import type { Live } from '../core/live.js'
 import type { Logger } from '../core/logger.js'
-import type { RateLimit } from '../swarm/rate-limit.js'
+import { FileBlobStore } from '../store/blob-store.js'
+import { BlobCache, type CacheHooks } from './blob-cache.js'
+import { cacheLimitsOf, type CacheSettings } from './policy.js'
 import { Reaper } from './reaper.js'
 
 /** Blobs hashed at once while a restarted process verifies its store: the disk and one core stay busy, the rest serve. */
@@ -22,11 +19,11 @@ export interface OpenedCache {
  * bounds reap at once, a new schedule replaces the old. The index is ready
  * when this resolves; verification is the caller's to start.
  */
-export async function openCache<T extends CacheConfig>(opts: { dataDir: string; live: LiveConfig<T>; clock: Clock; logger: Logger }): Promise<OpenedCache> {
+export async function openCache<T extends CacheSettings>(opts: { dataDir: string; live: Live<T>; hooks: CacheHooks; clock: Clock; logger: Logger }): Promise<OpenedCache> {
   const { live, logger } = opts
   const store = new FileBlobStore(opts.dataDir)
   await store.init()
-  const cache = new BlobCache({ store, clock: opts.clock, logger, limits: cacheLimitsOf(live.current) })
+  const cache = new BlobCache({ store, clock: opts.clock, logger, limits: cacheLimitsOf(live.current), hooks: opts.hooks })
   const blobs = await cache.load()
   logger.info({ blobs }, 'cache index loaded')
   const reaper = new Reaper(cache, logger, live.current.reapSchedule)
@@ -59,20 +56,4 @@ export function restoreStored(cache: BlobCache, logger: Logger): Promise<number>
       return 0
     },
   )
-}
-
-/** Keeps a rate limit equal to a live config field; returns the unsubscribe function. */
-export function followRate<T extends object, K extends keyof T>(live: LiveConfig<T>, field: K, limit: RateLimit): () => void {
-  const apply = (c: T) => limit.set(c[field] as number | undefined)
-  apply(live.current)
-  return live.subscribe([field], apply)
-}
-
-/** `GET /v1/cache`: what an operator watches to tune the cache. */
-export function cacheRoutes(cache: BlobCache): Router {
-  const r = express.Router()
-  r.get('/v1/cache', wrap(async (_req, res) => {
-    res.json(await cache.status())
-  }))
-  return r
 }

@@ -9,6 +9,35 @@ export interface CacheLimits {
   readonly minFreeBytes: number
 }
 
+/** A bound given as a share of the cache's maximum or as bytes. */
+export type Watermark = { readonly percent: number } | { readonly bytes: number }
+
+export function watermarkBytes(w: Watermark, maxBytes: number | undefined): number | undefined {
+  if ('bytes' in w) return w.bytes
+  return maxBytes === undefined ? undefined : Math.floor((maxBytes * w.percent) / 100)
+}
+
+/** The configuration fields the cache and its reaper follow, as both processes name them. */
+export interface CacheSettings {
+  /** Unset: no bound on the cache's size; the free-disk floor still holds. */
+  readonly cacheMaxBytes?: number
+  readonly cacheHighWatermark: Watermark
+  readonly cacheLowWatermark: Watermark
+  readonly minFreeDiskBytes: number
+  /** A cron expression (5 fields, or 6 with seconds). */
+  readonly reapSchedule: string
+}
+
+/** The cache's bounds in bytes. */
+export function cacheLimitsOf(c: CacheSettings): CacheLimits {
+  return {
+    maxBytes: c.cacheMaxBytes,
+    highBytes: watermarkBytes(c.cacheHighWatermark, c.cacheMaxBytes),
+    lowBytes: watermarkBytes(c.cacheLowWatermark, c.cacheMaxBytes),
+    minFreeBytes: c.minFreeDiskBytes,
+  }
+}
+
 export interface CacheUsage {
   /** Stored blobs. */
   readonly usedBytes: number

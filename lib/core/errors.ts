@@ -23,6 +23,8 @@ export const ErrorCodes = {
   INSUFFICIENT_STORAGE: { status: 507, message: 'not enough free disk space to store the blob' },
   UPSTREAM_NOT_ALLOWED: { status: 403, message: 'upstream registry is not configured' },
   UPSTREAM_UNREACHABLE: { status: 502, message: 'upstream registry is unreachable' },
+  UPSTREAM_ERROR: { status: 502, message: 'the upstream registry answered with an error; the agent relays its status' },
+  RANGE_INVALID: { status: 416, message: 'the requested range is not satisfiable' },
   NOT_FOUND: { status: 404, message: 'no such route' },
   INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>
@@ -30,6 +32,7 @@ export const ErrorCodes = {
 export type ErrorCode = keyof typeof ErrorCodes
 
 export class AppError extends Error {
+  /** The code's status; a relayed error (UpstreamStatusError) carries the upstream's own. */
   readonly status: number
 
   /** `headers` go on the response, e.g. the WWW-Authenticate challenge of a 401. */
@@ -54,4 +57,9 @@ export function storageError(err: unknown, what: string): unknown {
 
 export function isInsufficientStorage(err: unknown): boolean {
   return err instanceof AppError && err.code === 'INSUFFICIENT_STORAGE'
+}
+
+/** Thrown when a process cannot start; its message is the one line the process exits with. */
+export class StartError extends Error {
+  override readonly name = 'StartError'
 }

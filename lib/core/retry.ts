@@ -9,7 +9,9 @@ export interface RetryPolicy {
 
 /** Errors worth another try: the origin was unreachable, or said not-found/5xx (it may be mid-write or restarting). */
 export function isTransient(err: unknown): boolean {
-  return err instanceof AppError && ['UPSTREAM_UNREACHABLE', 'BLOB_UNKNOWN', 'BLOB_FETCH_FAILED'].includes(err.code)
+  if (!(err instanceof AppError)) return false
+  if (err.code === 'UPSTREAM_ERROR') return err.status >= 500 || err.status === 429
+  return ['UPSTREAM_UNREACHABLE', 'BLOB_UNKNOWN', 'BLOB_FETCH_FAILED'].includes(err.code)
 }
 
 /** Runs fn until it succeeds, a non-transient error, or the attempts run out; the delay doubles each time. */

@@ -1,7 +1,6 @@
 import { timingSafeEqual, createHash } from 'node:crypto'
-import type { Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import type { Express, NextFunction, Request, Response } from 'express'
+import type { ServerResponse } from 'node:http'
+import type { NextFunction, Request, Response } from 'express'
 import { DomainError } from '../core/domain.js'
 import { AppError, errorBody } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
@@ -10,7 +9,9 @@ import type { Logger } from '../core/logger.js'
 export function errorMiddleware(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const e = toAppError(err)
-    if (e.status >= 500) logger.error({ err, method: req.method, url: req.originalUrl }, e.message)
+    // Only an unexpected error gets its stack in the log; a known one is a line an operator reads.
+    if (e.code === 'INTERNAL') logger.error({ err, method: req.method, url: req.originalUrl }, e.message)
+    else if (e.status >= 500) logger.warn({ code: e.code, method: req.method, url: req.originalUrl, err: e.message }, e.message)
     else logger.debug({ code: e.code, method: req.method, url: req.originalUrl }, e.message)
     if (res.headersSent) {
       res.destroy()
@@ -59,35 +60,11 @@ export function bearerMatches(header: string | undefined, token: string): boolea
   return m !== null && secretEquals(m[1].trim(), token)
 }
 
-export interface Listening {
-  readonly server: Server
-  readonly port: number
-  close(): Promise<void>
-}
-
-/** Starts serving an app; close() stops accepting and drops idle keep-alive sockets. */
-export async function listen(app: Express, host: string, port: number): Promise<Listening> {
-  const server = app.listen(port, host)
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve)
-    server.once('error', reject)
-  })
-  return {
-    server,
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        server.closeAllConnections()
-      }),
-  }
-}
-
 /**
  * Writes with backpressure. Once the client is gone the chunk is dropped, not
  * thrown: a pull the client abandoned still completes and fills the cache.
  */
-export async function writeChunk(res: import('node:http').ServerResponse, chunk: Buffer): Promise<void> {
+export async function writeChunk(res: ServerResponse, chunk: Buffer): Promise<void> {
   if (res.destroyed || res.writableEnded) return
   // Wait only once a megabyte is queued, not after every chunk larger than the socket's 16 KiB mark.
   if (res.write(chunk) || res.writableLength < 1 << 20) return

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream'
 import { httpGet, readBody } from '../http/get.js'
 import type { Digest, RepoName } from '../core/domain.js'
 import { parseTorrent, type ParsedTorrent } from '../swarm/torrent.js'
+import { InlineHeaders, inlineQuery, type InlineLimits } from './inline.js'
 
 export interface FetchedTorrent {
   readonly torrent: Buffer
@@ -9,12 +10,6 @@ export interface FetchedTorrent {
   readonly sidecar: string
   /** The blob's bytes, when the sidecar answered with them (see `InlineLimits`). */
   readonly bytes?: Readable
-}
-
-/** What the agent takes as bytes instead of a torrent; the sidecar decides (sidecar/inline.ts). */
-export interface InlineLimits {
-  readonly max: number
-  readonly aloneMax: number
 }
 
 /** The typed client agents use to reach sidecars; it tries each configured sidecar in order. */
@@ -32,7 +27,7 @@ export class SidecarClient {
   /** The blob's torrent, or with `inline`, possibly its bytes (and torrent) in one answer. */
   async torrent(repo: RepoName, digest: Digest, authorization?: string, inline?: InlineLimits): Promise<FetchedTorrent> {
     const problems: string[] = []
-    const query = inline ? `&inline-max=${inline.max}&inline-alone-max=${inline.aloneMax}` : ''
+    const query = inline ? `&${inlineQuery(inline)}` : ''
     for (const base of this.urls) {
       try {
         const res = await httpGet(`${base}/v1/blobs/${digest}/torrent?repo=${encodeURIComponent(repo.toString())}${query}`, {
@@ -44,7 +39,7 @@ export class SidecarClient {
           continue
         }
         const inlined = res.headers['content-type'] === 'application/octet-stream'
-        const header = res.headers['x-layerseed-torrent']
+        const header = res.headers[InlineHeaders.torrent]
         const torrent = inlined ? Buffer.from(typeof header === 'string' ? header : '', 'base64') : await readBody(res)
         const parsed = parseTorrent(torrent)
         if (parsed.name !== digest.hex) {

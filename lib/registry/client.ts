@@ -3,7 +3,7 @@ import { Readable } from 'node:stream'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import type { RegistryAuthorizer } from './token-client.js'
 import type { Digest, RepoName } from '../core/domain.js'
-import { AppError } from '../core/errors.js'
+import { AppError, type ErrorCode } from '../core/errors.js'
 import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from './manifest.js'
 
 const MANIFEST_ACCEPT = [
@@ -26,14 +26,29 @@ export interface RequestOptions {
   signal?: AbortSignal
 }
 
-/** The registry answered with a status we do not handle; the agent relays it (e.g. a 401 challenge). */
+/** The error code for a status relayed from the upstream, as the registry itself names it. */
+function relayedCode(status: number): ErrorCode {
+  if (status === 401) return 'UNAUTHORIZED'
+  if (status === 403) return 'DENIED'
+  if (status === 404) return 'BLOB_UNKNOWN'
+  return 'UPSTREAM_ERROR'
+}
+
+/**
+ * The registry answered a blob request with a status we do not handle. The
+ * agent relays it as it came, with the registry's challenge on a 401, so a
+ * client sees what the registry said.
+ */
 export class UpstreamStatusError extends AppError {
+  override readonly status: number
+
   constructor(
     readonly upstreamStatus: number,
     readonly wwwAuthenticate: string | undefined,
     message: string,
   ) {
-    super(upstreamStatus === 404 ? 'BLOB_UNKNOWN' : 'BLOB_FETCH_FAILED', message)
+    super(relayedCode(upstreamStatus), message, undefined, wwwAuthenticate ? { 'www-authenticate': wwwAuthenticate } : undefined)
+    this.status = upstreamStatus >= 400 && upstreamStatus <= 599 ? upstreamStatus : 502
   }
 }
 

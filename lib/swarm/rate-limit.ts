@@ -1,4 +1,5 @@
 import { ThrottleGroup } from 'speed-limiter'
+import type { Live } from '../core/live.js'
 
 /**
  * One host-wide bandwidth limit: a speed-limiter group whose token bucket
@@ -70,4 +71,11 @@ export async function pay(group: ThrottleGroup, bytes: number): Promise<void> {
 function take(group: ThrottleGroup, n: number): Promise<boolean> | boolean {
   if (group.bucket.tryRemoveTokens(n)) return true
   return new Promise((resolve) => group.bucket.removeTokens(n, (err) => resolve(!err)))
+}
+
+/** Keeps a rate limit equal to a live config field; returns the unsubscribe function. */
+export function followRate<T extends object, K extends keyof T>(live: Live<T>, field: K, limit: RateLimit): () => void {
+  const apply = (c: T) => limit.set(c[field] as number | undefined)
+  apply(live.current)
+  return live.subscribe([field], apply)
 }
