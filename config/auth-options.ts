@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { parseJwks, parsePemBundle } from '../lib/auth/keys.js'
-import type { Problem } from './load.js'
-import type { OptionSpec } from './schema.js'
+import { optionList, optionTable, type Problem } from './spec.js'
 import { httpUrl } from './urls.js'
 
 /** Token auth as distribution configures `auth.token`; all of it or none. */
@@ -55,36 +54,45 @@ const keyFile = (parse: (text: string) => unknown) => (raw: unknown): string => 
   return file
 }
 
-export const authOptions: readonly OptionSpec[] = [
-  { flag: 'auth-realm', field: 'authRealm', arg: 'URL', help: 'the registry\'s token realm, named in the challenge of a refused request (token auth; default: off)', parse: realm },
-  { flag: 'auth-issuer', field: 'authIssuer', arg: 'NAME', help: 'the token issuer (distribution\'s auth.token.issuer)', parse: text },
-  { flag: 'auth-service', field: 'authService', arg: 'NAME', help: 'the registry\'s service name: the tokens\' audience (auth.token.service)', parse: text },
-  { flag: 'auth-root-certs', field: 'authRootCerts', arg: 'FILE', help: 'PEM bundle of the token signers\' certificates (auth.token.rootcertbundle)', parse: keyFile(parsePemBundle) },
-  { flag: 'auth-jwks', field: 'authJwks', arg: 'FILE', help: 'JWKS file of further token signing keys (auth.token.jwks)', parse: keyFile(parseJwks) },
-]
+export const authOptions = optionTable<AuthFields>()({
+  authRealm: { flag: 'auth-realm', field: 'authRealm', arg: 'URL', help: 'the registry\'s token realm, named in the challenge of a refused request (token auth; default: off)', parse: realm },
+  authIssuer: { flag: 'auth-issuer', field: 'authIssuer', arg: 'NAME', help: 'the token issuer (distribution\'s auth.token.issuer)', parse: text },
+  authService: { flag: 'auth-service', field: 'authService', arg: 'NAME', help: 'the registry\'s service name: the tokens\' audience (auth.token.service)', parse: text },
+  authRootCerts: { flag: 'auth-root-certs', field: 'authRootCerts', arg: 'FILE', help: 'PEM bundle of the token signers\' certificates (auth.token.rootcertbundle)', parse: keyFile(parsePemBundle) },
+  authJwks: { flag: 'auth-jwks', field: 'authJwks', arg: 'FILE', help: 'JWKS file of further token signing keys (auth.token.jwks)', parse: keyFile(parseJwks) },
+})
 
-/** `--NAME-file`: the same secret as `--NAME`, read from a file so it need not sit on a command line. */
-export function secretFileOption(flag: string, field: string): OptionSpec {
-  return { flag: `${flag}-file`, field, arg: 'FILE', help: `read --${flag} from FILE`, parse: readSecretFile }
+/** A secret's option and its `--NAME-file` form, which reads the same secret from a file so it need not sit on a command line. */
+export function withSecretFile<S extends { readonly flag: string; readonly field: PropertyKey }>(spec: S): readonly [S, SecretFileSpec<S['field']>] {
+  return [spec, { flag: `${spec.flag}-file`, field: spec.field, arg: 'FILE', help: `read --${spec.flag} from FILE`, parse: readSecretFile }]
 }
 
-export type Fields = Record<string, unknown>
+interface SecretFileSpec<K> {
+  readonly flag: string
+  readonly field: K
+  readonly arg: string
+  readonly help: string
+  readonly parse: (raw: unknown) => string
+}
 
-export const authGiven = (c: Fields) => ['authRealm', 'authIssuer', 'authService', 'authRootCerts', 'authJwks'].some((f) => c[f] !== undefined)
+export const authGiven = (c: Partial<AuthFields>) => optionList<AuthFields>(authOptions).some((s) => c[s.field] !== undefined)
 
-export function authProblems(c: Fields): Problem[] {
+export function authProblems(c: Partial<AuthFields>): Problem[] {
   if (!authGiven(c)) return []
   const why = 'is required with token auth (--auth-realm, --auth-issuer, --auth-service, and --auth-root-certs or --auth-jwks)'
   const problems: Problem[] = []
-  for (const [field, flag] of [['authRealm', 'auth-realm'], ['authIssuer', 'auth-issuer'], ['authService', 'auth-service']]) {
-    if (c[field] === undefined) problems.push({ key: `--${flag}`, message: why })
+  for (const spec of [authOptions.authRealm, authOptions.authIssuer, authOptions.authService]) {
+    if (c[spec.field] === undefined) problems.push({ key: `--${spec.flag}`, message: why })
   }
   if (c.authRootCerts === undefined && c.authJwks === undefined) problems.push({ key: '--auth-root-certs', message: 'or --auth-jwks is required with token auth' })
   return problems
 }
 
-export function pairProblems(c: Fields, user: [string, string], pass: [string, string]): Problem[] {
-  if (c[user[0]] !== undefined && c[pass[0]] === undefined) return [{ key: `--${pass[1]}`, message: `is required with --${user[1]} (or --${pass[1]}-file)` }]
-  if (c[user[0]] === undefined && c[pass[0]] !== undefined) return [{ key: `--${user[1]}`, message: `is required with --${pass[1]}` }]
+type Named<C> = { readonly flag: string; readonly field: keyof C }
+
+/** A user name and its password: neither goes without the other. */
+export function pairProblems<C>(c: Partial<C>, user: Named<C>, pass: Named<C>): Problem[] {
+  if (c[user.field] !== undefined && c[pass.field] === undefined) return [{ key: `--${pass.flag}`, message: `is required with --${user.flag} (or --${pass.flag}-file)` }]
+  if (c[user.field] === undefined && c[pass.field] !== undefined) return [{ key: `--${user.flag}`, message: `is required with --${pass.flag}` }]
   return []
 }

@@ -1,8 +1,7 @@
 import { MIN_SECRET_BYTES } from '../lib/auth/swarm-credential.js'
 import type { Credentials } from '../lib/registry/token-client.js'
-import { authGiven, authOptions, authProblems, pairProblems, readSecretFile, readText, secretFileOption, text, type Fields } from './auth-options.js'
-import type { Problem } from './load.js'
-import type { OptionSpec } from './schema.js'
+import { authGiven, authOptions, authProblems, pairProblems, readSecretFile, readText, text, withSecretFile, type AuthFields } from './auth-options.js'
+import { optionTable, type Problem } from './spec.js'
 import { parseDuration } from './units.js'
 
 // The sidecar's and the agent's own credentials, and the sidecar's swarm secret.
@@ -26,14 +25,14 @@ function ttl(raw: unknown): number {
   return ms
 }
 
-export const sidecarAuthOptions: readonly OptionSpec[] = [
-  ...authOptions,
-  { flag: 'origin-username', field: 'originUsername', arg: 'NAME', help: 'robot account the sidecar reads the origin with (Basic, or the token flow of the origin\'s challenge)', parse: text },
-  { flag: 'origin-password', field: 'originPassword', arg: 'SECRET', help: 'its password', parse: text },
-  secretFileOption('origin-password', 'originPassword'),
-  { flag: 'swarm-secret-file', field: 'swarmSecret', arg: 'FILE', help: 'secret that signs swarm credentials, shared by several sidecars (default: <data-dir>/swarm-secret, created)', parse: swarmSecretFile },
-  { flag: 'swarm-credential-ttl', field: 'swarmCredentialTtlMs', arg: 'DURATION', default: '1h', help: 'lifetime of the credential in a handed-out torrent\'s announce URL (token auth only)', parse: ttl },
-]
+const originOptions = optionTable<OriginCredentialFields>()({
+  originUsername: { flag: 'origin-username', field: 'originUsername', arg: 'NAME', help: 'robot account the sidecar reads the origin with (Basic, or the token flow of the origin\'s challenge)', parse: text },
+  originPassword: withSecretFile({ flag: 'origin-password', field: 'originPassword', arg: 'SECRET', help: 'its password', parse: text }),
+  swarmSecret: { flag: 'swarm-secret-file', field: 'swarmSecret', arg: 'FILE', help: 'secret that signs swarm credentials, shared by several sidecars (default: <data-dir>/swarm-secret, created)', parse: swarmSecretFile },
+  swarmCredentialTtlMs: { flag: 'swarm-credential-ttl', field: 'swarmCredentialTtlMs', arg: 'DURATION', default: '1h', help: 'lifetime of the credential in a handed-out torrent\'s announce URL (token auth only)', parse: ttl },
+})
+
+export const sidecarAuthOptions = optionTable<AuthFields & OriginCredentialFields>()({ ...authOptions, ...originOptions })
 
 export interface UpstreamCredentialFields {
   readonly upstreamUsername?: string
@@ -72,16 +71,16 @@ export function parseAuthFile(raw: unknown): Record<string, Credentials> {
   return out
 }
 
-export const agentAuthOptions: readonly OptionSpec[] = [
-  ...authOptions,
-  { flag: 'upstream-username', field: 'upstreamUsername', arg: 'NAME', help: 'node credentials: the agent gets its own pull token with them (one --upstream only)', parse: text },
-  { flag: 'upstream-password', field: 'upstreamPassword', arg: 'SECRET', help: 'their password', parse: text },
-  secretFileOption('upstream-password', 'upstreamPassword'),
-  { flag: 'upstream-auth-file', field: 'upstreamAuth', arg: 'FILE', help: 'node credentials per upstream host, as a docker config.json "auths"', parse: parseAuthFile },
-]
+const upstreamOptions = optionTable<UpstreamCredentialFields>()({
+  upstreamUsername: { flag: 'upstream-username', field: 'upstreamUsername', arg: 'NAME', help: 'node credentials: the agent gets its own pull token with them (one --upstream only)', parse: text },
+  upstreamPassword: withSecretFile({ flag: 'upstream-password', field: 'upstreamPassword', arg: 'SECRET', help: 'their password', parse: text }),
+  upstreamAuth: { flag: 'upstream-auth-file', field: 'upstreamAuth', arg: 'FILE', help: 'node credentials per upstream host, as a docker config.json "auths"', parse: parseAuthFile },
+})
 
-export function sidecarAuthProblems(c: Fields): Problem[] {
-  const problems = [...authProblems(c), ...pairProblems(c, ['originUsername', 'origin-username'], ['originPassword', 'origin-password'])]
+export const agentAuthOptions = optionTable<AuthFields & UpstreamCredentialFields>()({ ...authOptions, ...upstreamOptions })
+
+export function sidecarAuthProblems(c: Partial<AuthFields & OriginCredentialFields>): Problem[] {
+  const problems = [...authProblems(c), ...pairProblems(c, originOptions.originUsername, originOptions.originPassword[0])]
   // A sidecar reachable by the cluster would otherwise hand anyone what the robot account may read.
   if (c.originUsername !== undefined && !authGiven(c)) {
     problems.push({ key: '--origin-username', message: 'needs token auth (--auth-realm, --auth-issuer, --auth-service, --auth-root-certs): without it the sidecar would serve what these credentials read to anyone' })
@@ -89,14 +88,15 @@ export function sidecarAuthProblems(c: Fields): Problem[] {
   return problems
 }
 
-export function agentAuthProblems(c: Fields): Problem[] {
-  const problems = [...authProblems(c), ...pairProblems(c, ['upstreamUsername', 'upstream-username'], ['upstreamPassword', 'upstream-password'])]
-  const upstreams = Array.isArray(c.upstreams) ? (c.upstreams as string[]) : []
+// The agent's upstreams are the schema's, not an option of this group; only their hosts matter here.
+export function agentAuthProblems(c: Partial<AuthFields & UpstreamCredentialFields & { readonly upstreams: readonly string[] }>): Problem[] {
+  const problems = [...authProblems(c), ...pairProblems(c, upstreamOptions.upstreamUsername, upstreamOptions.upstreamPassword[0])]
+  const upstreams = c.upstreams ?? []
   if (c.upstreamUsername !== undefined && upstreams.length > 1) {
     problems.push({ key: '--upstream-username', message: 'applies to a single --upstream; with several, give each its credentials in --upstream-auth-file' })
   }
   const hosts = new Set(upstreams.map((u) => new URL(u).host))
-  for (const host of Object.keys((c.upstreamAuth as Record<string, unknown> | undefined) ?? {})) {
+  for (const host of Object.keys(c.upstreamAuth ?? {})) {
     if (!hosts.has(host)) problems.push({ key: '--upstream-auth-file', message: `names ${JSON.stringify(host)}, which is not a configured --upstream` })
   }
   return problems

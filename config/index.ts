@@ -1,5 +1,6 @@
-export { ConfigError, deepFreeze, helpText, loadAgentConfig, loadSidecarConfig, type Loaded, type Problem } from './load.js'
+export { ConfigError, deepFreeze, helpText, loadAgentConfig, loadSidecarConfig, type Loaded } from './load.js'
+export type { OptionSpec, Problem } from './spec.js'
 export { parseHostPort, type AgentConfig, type HostPort, type LogLevel, type SidecarConfig } from './schema.js'
 export { parseBytes, parseDuration, parseRate, parseWatermark, type Watermark } from './units.js'
 export { cacheDefaults, cacheLimitsOf, type CacheConfig } from './governance.js'
-export { agentLiveFields, flagOf, liveFieldsOf, sidecarLiveFields } from './live.js'
+export { agentLiveFields, flagOf, liveFieldsOf, sidecarLiveFields, type ConfigField } from './live.js'

@@ -2,13 +2,9 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { agentAuthProblems, sidecarAuthProblems } from './credential-options.js'
-import { agentOptions, sidecarOptions, type AgentConfig, type OptionSpec, type SidecarConfig } from './schema.js'
 import { checkCacheOptions } from './governance.js'
-
-export interface Problem {
-  readonly key: string
-  readonly message: string
-}
+import { agentOptions, sidecarOptions, type AgentConfig, type SidecarConfig } from './schema.js'
+import type { OptionSpec, Problem } from './spec.js'
 
 /** Every problem found in the flags and the config file, each naming its key. */
 export class ConfigError extends Error {
@@ -20,7 +16,13 @@ export class ConfigError extends Error {
 
 type Raw = Map<string, unknown[]>
 
-function readArgv(argv: string[], specs: readonly OptionSpec[], problems: Problem[]): { raw: Raw; help: boolean; configFile?: string } {
+/** What reading flags and the file needs of an option, whatever its config type. */
+interface FlagSpec {
+  readonly flag: string
+  readonly repeatable?: boolean
+}
+
+function readArgv(argv: string[], specs: readonly FlagSpec[], problems: Problem[]): { raw: Raw; help: boolean; configFile?: string } {
   const raw: Raw = new Map()
   let help = false
   let configFile: string | undefined
@@ -56,7 +58,7 @@ function readArgv(argv: string[], specs: readonly OptionSpec[], problems: Proble
   return { raw, help, configFile }
 }
 
-function readFile(file: string, specs: readonly OptionSpec[], problems: Problem[]): Raw {
+function readFile(file: string, specs: readonly FlagSpec[], problems: Problem[]): Raw {
   const raw: Raw = new Map()
   let doc: unknown
   try {
@@ -98,14 +100,14 @@ export interface Loaded<T> {
  * Reads flags over the config file, validates every option once (then the
  * rules between options, `check`), and returns a frozen config.
  */
-function load<T>(argv: string[], specs: readonly OptionSpec[], check: (c: Record<string, unknown>) => Problem[]): Loaded<T> {
+function load<C extends object>(argv: string[], specs: readonly OptionSpec<C>[], check: (c: Partial<C>) => Problem[]): Loaded<C> {
   const problems: Problem[] = []
   const cli = readArgv(argv, specs, problems)
   if (cli.help) return { help: true }
   const file = cli.configFile ? readFile(cli.configFile, specs, problems) : new Map<string, unknown[]>()
-  const out: Record<string, unknown> = {}
+  const out: Partial<Record<keyof C, unknown>> = {}
   // A secret and its --…-file form fill one field: giving both is an error.
-  const givenFor = new Map<string, string>()
+  const givenFor = new Map<keyof C, string>()
   for (const spec of specs) {
     const fromCli = cli.raw.get(spec.flag)
     const values = fromCli ?? file.get(spec.flag) ?? (spec.default !== undefined ? [spec.default] : undefined)
@@ -122,25 +124,28 @@ function load<T>(argv: string[], specs: readonly OptionSpec[], check: (c: Record
     }
     if (given) givenFor.set(spec.field, key)
     try {
-      const parsed = values.map(spec.parse)
+      const parsed = values.map((v): unknown => spec.parse(v))
       out[spec.field] = spec.repeatable ? parsed : parsed[0]
     } catch (err) {
       problems.push({ key, message: (err as Error).message })
     }
   }
   const reported = new Set(problems.map((p) => p.key.replace(/^--/, '')))
-  problems.push(...check(out).filter((p) => !reported.has(p.key.replace(/^--/, ''))))
+  // Each value came from its spec's parse, whose type is the field's; what
+  // the compiler cannot follow through the loop above is only that pairing.
+  const config = out as Partial<C>
+  problems.push(...check(config).filter((p) => !reported.has(p.key.replace(/^--/, ''))))
   if (problems.length > 0) throw new ConfigError(problems)
-  if (typeof out.dataDir === 'string') out.dataDir = path.resolve(out.dataDir)
-  return { help: false, config: deepFreeze(out) as T, configFile: cli.configFile ? path.resolve(cli.configFile) : undefined }
+  // No problem left means every required option was given; the rest have defaults.
+  return { help: false, config: deepFreeze(config as C), configFile: cli.configFile ? path.resolve(cli.configFile) : undefined }
 }
 
 export function loadSidecarConfig(argv: string[]): Loaded<SidecarConfig> {
-  return load<SidecarConfig>(argv, sidecarOptions, (c) => [...sidecarAuthProblems(c), ...checkCacheOptions(c)])
+  return load(argv, sidecarOptions, (c) => [...sidecarAuthProblems(c), ...checkCacheOptions(c)])
 }
 
 export function loadAgentConfig(argv: string[]): Loaded<AgentConfig> {
-  return load<AgentConfig>(argv, agentOptions, (c) => [...agentAuthProblems(c), ...checkCacheOptions(c)])
+  return load(argv, agentOptions, (c) => [...agentAuthProblems(c), ...checkCacheOptions(c)])
 }
 
 export function helpText(command: 'sidecar' | 'agent'): string {

@@ -1,8 +1,10 @@
-import { secretFileOption, type AuthFields } from './auth-options.js'
+import path from 'node:path'
+import { withSecretFile, type AuthFields } from './auth-options.js'
 import { agentAuthOptions, sidecarAuthOptions, type OriginCredentialFields, type UpstreamCredentialFields } from './credential-options.js'
+import { agentGovernanceOptions, sidecarGovernanceOptions, type AgentRateConfig, type CacheConfig, type SidecarRateConfig } from './governance.js'
+import { optionList, optionTable } from './spec.js'
 import { parseBytes, parseDuration } from './units.js'
 import { httpUrl } from './urls.js'
-import { agentGovernanceOptions, sidecarGovernanceOptions, type AgentRateConfig, type CacheConfig, type SidecarRateConfig } from './governance.js'
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
@@ -36,18 +38,6 @@ export interface AgentConfig extends AuthFields, UpstreamCredentialFields, Cache
   readonly httpMaxBytes: number
   readonly httpAloneMaxBytes: number
   readonly logLevel: LogLevel
-}
-
-/** One option: its flag (and YAML key), the config field it fills, and how to read it. */
-export interface OptionSpec {
-  readonly flag: string
-  readonly field: string
-  readonly help: string
-  readonly arg: string
-  readonly default?: string
-  readonly required?: boolean
-  readonly repeatable?: boolean
-  readonly parse: (raw: unknown) => unknown
 }
 
 function str(raw: unknown): string {
@@ -90,40 +80,41 @@ function logLevel(raw: unknown): LogLevel {
   return s
 }
 
-const common = {
-  dataDir: (def: string): OptionSpec => ({ flag: 'data-dir', field: 'dataDir', arg: 'DIR', default: def, help: 'where blobs are stored; nothing is written outside it', parse: str }),
-  advertiseHost: { flag: 'advertise-host', field: 'advertiseHost', arg: 'HOST', default: '127.0.0.1', help: 'address other hosts use to reach this process\'s peer port', parse: str } as OptionSpec,
-  logLevel: { flag: 'log-level', field: 'logLevel', arg: 'LEVEL', default: 'info', help: LOG_LEVELS.join('|'), parse: logLevel } as OptionSpec,
-}
+// Resolved once here, so a running process never depends on its working directory.
+const dataDir = (def: string) => ({ flag: 'data-dir', field: 'dataDir', arg: 'DIR', default: def, help: 'where blobs are stored; nothing is written outside it', parse: (raw: unknown) => path.resolve(str(raw)) }) as const
+const advertiseHost = { flag: 'advertise-host', field: 'advertiseHost', arg: 'HOST', default: '127.0.0.1', help: 'address other hosts use to reach this process\'s peer port', parse: str } as const
+const logLevelOption = { flag: 'log-level', field: 'logLevel', arg: 'LEVEL', default: 'info', help: LOG_LEVELS.join('|'), parse: logLevel } as const
 
-export const sidecarOptions: readonly OptionSpec[] = [
-  { flag: 'listen', field: 'listen', arg: 'HOST:PORT', default: '0.0.0.0:7070', help: 'webhooks, torrents, tracker and status, all on this port', parse: parseHostPort },
-  { flag: 'origin', field: 'origin', arg: 'URL', required: true, help: 'the registry to fetch blobs and manifests from (the only host ever fetched)', parse: parseBaseUrl },
-  common.dataDir('/var/lib/layerseed/sidecar'),
-  { flag: 'webhook-token', field: 'webhookToken', arg: 'TOKEN', help: 'require Authorization: Bearer TOKEN on webhooks (default: none)', parse: str },
-  secretFileOption('webhook-token', 'webhookToken'),
-  { flag: 'preheat-token', field: 'preheatToken', arg: 'TOKEN', help: 'Authorization: Bearer TOKEN that Harbor preheat providers must send; preheat endpoints refuse everyone without it (default: none)', parse: str },
-  secretFileOption('preheat-token', 'preheatToken'),
-  common.advertiseHost,
-  { flag: 'peer-port', field: 'peerPort', arg: 'PORT', default: '6881', help: 'TCP port of the seeder (0: any free port)', parse: parsePort },
-  { flag: 'fetch-concurrency', field: 'fetchConcurrency', arg: 'N', default: '4', help: 'origin fetches at once for pre-seeding', parse: intIn(1, 64) },
-  { flag: 'queue-max', field: 'queueMax', arg: 'N', default: '10000', help: 'pending pre-seed jobs before webhooks get 503', parse: intIn(1, 1_000_000) },
+// In the order of --help; the compiler holds each table to its config type, field for field.
+export const sidecarOptionTable = optionTable<SidecarConfig>()({
+  listen: { flag: 'listen', field: 'listen', arg: 'HOST:PORT', default: '0.0.0.0:7070', help: 'webhooks, torrents, tracker and status, all on this port', parse: parseHostPort },
+  origin: { flag: 'origin', field: 'origin', arg: 'URL', required: true, help: 'the registry to fetch blobs and manifests from (the only host ever fetched)', parse: parseBaseUrl },
+  dataDir: dataDir('/var/lib/layerseed/sidecar'),
+  webhookToken: withSecretFile({ flag: 'webhook-token', field: 'webhookToken', arg: 'TOKEN', help: 'require Authorization: Bearer TOKEN on webhooks (default: none)', parse: str }),
+  preheatToken: withSecretFile({ flag: 'preheat-token', field: 'preheatToken', arg: 'TOKEN', help: 'Authorization: Bearer TOKEN that Harbor preheat providers must send; preheat endpoints refuse everyone without it (default: none)', parse: str }),
+  advertiseHost,
+  peerPort: { flag: 'peer-port', field: 'peerPort', arg: 'PORT', default: '6881', help: 'TCP port of the seeder (0: any free port)', parse: parsePort },
+  fetchConcurrency: { flag: 'fetch-concurrency', field: 'fetchConcurrency', arg: 'N', default: '4', help: 'origin fetches at once for pre-seeding', parse: intIn(1, 64) },
+  queueMax: { flag: 'queue-max', field: 'queueMax', arg: 'N', default: '10000', help: 'pending pre-seed jobs before webhooks get 503', parse: intIn(1, 1_000_000) },
   ...sidecarAuthOptions,
   ...sidecarGovernanceOptions,
-  common.logLevel,
-]
+  logLevel: logLevelOption,
+})
 
-export const agentOptions: readonly OptionSpec[] = [
-  { flag: 'listen', field: 'listen', arg: 'HOST:PORT', default: '127.0.0.1:65001', help: 'the registry mirror address runtimes are pointed at', parse: parseHostPort },
-  { flag: 'sidecar', field: 'sidecars', arg: 'URL', required: true, repeatable: true, help: 'a sidecar to ask for torrents (repeatable; tried in order)', parse: parseBaseUrl },
-  { flag: 'upstream', field: 'upstreams', arg: 'URL', required: true, repeatable: true, help: 'a registry this agent mirrors (repeatable; the first is the default)', parse: parseBaseUrl },
-  common.dataDir('/var/lib/layerseed/agent'),
-  common.advertiseHost,
-  { flag: 'peer-port', field: 'peerPort', arg: 'PORT', default: '6882', help: 'TCP port for peers (0: any free port)', parse: parsePort },
-  { flag: 'p2p-stall-timeout', field: 'p2pStallTimeoutMs', arg: 'DURATION', default: '10s', help: 'fetch the rest from the upstream when the swarm makes no progress this long', parse: parseDuration },
-  { flag: 'http-max-bytes', field: 'httpMaxBytes', arg: 'SIZE', default: '1MiB', help: 'blobs up to this size come over HTTP from the sidecar\'s cache, not the swarm', parse: parseBytes },
-  { flag: 'http-alone-max-bytes', field: 'httpAloneMaxBytes', arg: 'SIZE', default: '8MiB', help: 'blobs up to this size also come over HTTP while no other node is fetching or sharing them (the sidecar decides)', parse: parseBytes },
+export const agentOptionTable = optionTable<AgentConfig>()({
+  listen: { flag: 'listen', field: 'listen', arg: 'HOST:PORT', default: '127.0.0.1:65001', help: 'the registry mirror address runtimes are pointed at', parse: parseHostPort },
+  sidecars: { flag: 'sidecar', field: 'sidecars', arg: 'URL', required: true, repeatable: true, help: 'a sidecar to ask for torrents (repeatable; tried in order)', parse: parseBaseUrl },
+  upstreams: { flag: 'upstream', field: 'upstreams', arg: 'URL', required: true, repeatable: true, help: 'a registry this agent mirrors (repeatable; the first is the default)', parse: parseBaseUrl },
+  dataDir: dataDir('/var/lib/layerseed/agent'),
+  advertiseHost,
+  peerPort: { flag: 'peer-port', field: 'peerPort', arg: 'PORT', default: '6882', help: 'TCP port for peers (0: any free port)', parse: parsePort },
+  p2pStallTimeoutMs: { flag: 'p2p-stall-timeout', field: 'p2pStallTimeoutMs', arg: 'DURATION', default: '10s', help: 'fetch the rest from the upstream when the swarm makes no progress this long', parse: parseDuration },
+  httpMaxBytes: { flag: 'http-max-bytes', field: 'httpMaxBytes', arg: 'SIZE', default: '1MiB', help: 'blobs up to this size come over HTTP from the sidecar\'s cache, not the swarm', parse: parseBytes },
+  httpAloneMaxBytes: { flag: 'http-alone-max-bytes', field: 'httpAloneMaxBytes', arg: 'SIZE', default: '8MiB', help: 'blobs up to this size also come over HTTP while no other node is fetching or sharing them (the sidecar decides)', parse: parseBytes },
   ...agentAuthOptions,
   ...agentGovernanceOptions,
-  common.logLevel,
-]
+  logLevel: logLevelOption,
+})
+
+export const sidecarOptions = optionList<SidecarConfig>(sidecarOptionTable)
+export const agentOptions = optionList<AgentConfig>(agentOptionTable)

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { helpText, loadAgentConfig, loadSidecarConfig } from '../config/index.js'
+import { flagOf, helpText, loadAgentConfig, loadSidecarConfig } from '../config/index.js'
 import { problemsOf } from './helpers/configs.js'
 import { agentOptions, sidecarOptions } from '../config/schema.js'
 
@@ -92,6 +92,56 @@ describe('help', () => {
         if (s.default !== undefined) assert.ok(text.includes(`(default: ${s.default})`), `${cmd} help shows the default of --${s.flag}`)
       }
     }
+  })
+})
+
+// The types hold each table to its config type; these are the rules between
+// specs that only show when the options are read.
+describe('option specs', () => {
+  const processes = [
+    ['sidecar', sidecarOptions, () => loadSidecarConfig(['--origin', 'http://reg:5000'])],
+    ['agent', agentOptions, () => loadAgentConfig(['--sidecar', 'http://s:7070', '--upstream', 'http://reg:5000'])],
+  ] as const
+
+  it('give each option a flag of its own that the command line can reach', () => {
+    for (const [cmd, specs] of processes) {
+      const flags = specs.map((s) => s.flag)
+      assert.deepEqual(flags.filter((f, i) => flags.indexOf(f) !== i), [], `${cmd} flags are unique`)
+      for (const f of flags) {
+        assert.match(f, /^[a-z0-9-]+$/, `${cmd} --${f} is a flag readArgv accepts`)
+        assert.ok(!['config', 'help'].includes(f), `${cmd} --${f} is not taken by the loader itself`)
+      }
+    }
+  })
+
+  it('parse every default, and a process started bare gets it', () => {
+    for (const [cmd, specs, loadBare] of processes) {
+      const config: Record<string, unknown> = { ...loadBare().config }
+      for (const s of specs) {
+        assert.ok(!(s.required && s.default !== undefined), `${cmd} --${s.flag} is required or has a default, not both`)
+        if (s.default === undefined) continue
+        assert.doesNotThrow(() => s.parse(s.default), `${cmd} --${s.flag} parses its default`)
+        assert.deepEqual(config[String(s.field)], s.parse(s.default), `${cmd} --${s.flag} defaults to ${s.default}`)
+      }
+    }
+  })
+
+  it('keep the options of one field together, the flag first', () => {
+    for (const [cmd, specs] of processes) {
+      const fields = specs.map((s) => s.field)
+      for (const [i, f] of fields.entries()) {
+        if (fields.indexOf(f) === i) continue
+        assert.equal(fields[i - 1], f, `${cmd}: the options of ${String(f)} are next to each other`)
+        assert.equal(specs[i].flag, `${specs[fields.indexOf(f)].flag}-file`, `${cmd}: the second option of ${String(f)} is the --…-file form`)
+      }
+    }
+  })
+
+  // flagOf names a field for log lines of either process, so a field both have must go by one flag.
+  it('give a field both processes have the same flag in each, the one flagOf names', () => {
+    for (const [, specs] of processes) for (const s of specs) assert.equal(flagOf(s.field), specs.find((o) => o.field === s.field)?.flag, String(s.field))
+    assert.equal(flagOf('originPassword'), 'origin-password')
+    assert.equal(flagOf(String('not a field')), 'not a field')
   })
 })
 
