@@ -2,17 +2,11 @@
 // reaper, and host-wide rate limits. Shared by the sidecar and the agent.
 import cron from 'node-cron'
 import { optionList, optionTable, type Problem } from './spec.js'
-import { parseBytes, parseRate, parseWatermark, watermarkBytes, type Watermark } from './units.js'
+import { cacheLimitsOf, watermarkBytes, type CacheSettings } from '../lib/cache/policy.js'
+import { parseBytes, parseRate, parseWatermark } from './units.js'
 
-export interface CacheConfig {
-  /** Unset: no bound on the cache's size; the free-disk floor still holds. */
-  readonly cacheMaxBytes?: number
-  readonly cacheHighWatermark: Watermark
-  readonly cacheLowWatermark: Watermark
-  readonly minFreeDiskBytes: number
-  /** A cron expression (5 fields, or 6 with seconds). */
-  readonly reapSchedule: string
-}
+/** The cache's options: the fields the cache itself follows (lib/cache/policy.ts). */
+export type CacheConfig = CacheSettings
 
 export interface AgentRateConfig {
   readonly downloadBytesPerSec?: number
@@ -66,15 +60,7 @@ export function checkCacheOptions(c: Partial<CacheConfig>): Problem[] {
   return problems
 }
 
-/** The cache's bounds in bytes, as the blob cache takes them. */
-export function cacheLimitsOf(c: CacheConfig): { maxBytes?: number; highBytes?: number; lowBytes?: number; minFreeBytes: number } {
-  return {
-    maxBytes: c.cacheMaxBytes,
-    highBytes: watermarkBytes(c.cacheHighWatermark, c.cacheMaxBytes),
-    lowBytes: watermarkBytes(c.cacheLowWatermark, c.cacheMaxBytes),
-    minFreeBytes: c.minFreeDiskBytes,
-  }
-}
+export { cacheLimitsOf }
 
 /** The cache options' defaults, parsed from the option specs: for configs built in code (demo, tests). */
 export function cacheDefaults(): CacheConfig {

@@ -42,7 +42,9 @@ export function parseRate(v: unknown): number {
 }
 
 /** A share of some maximum (`85%`) or a size (`40GiB`). */
-export type Watermark = { readonly percent: number } | { readonly bytes: number }
+import type { Watermark } from '../lib/cache/policy.js'
+
+export type { Watermark }
 
 export function parseWatermark(v: unknown): Watermark {
   const m = typeof v === 'string' ? /^(\d+(?:\.\d+)?)\s*%$/.exec(v.trim()) : null
@@ -59,7 +61,3 @@ export function parseWatermark(v: unknown): Watermark {
 }
 
 /** A watermark in bytes, or undefined when it is a share of a maximum that is not set. */
-export function watermarkBytes(w: Watermark, maxBytes: number | undefined): number | undefined {
-  if ('bytes' in w) return w.bytes
-  return maxBytes === undefined ? undefined : Math.floor((maxBytes * w.percent) / 100)
-}
