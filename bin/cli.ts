@@ -5,6 +5,7 @@ import { createLogger } from '../lib/core/logger.js'
 import { runSidecar } from '../sidecar/run.js'
 import { runAgent } from '../plugin/run.js'
 import { runDemo, demoHelp } from '../demo/run.js'
+import { InternalsChanged } from '../lib/swarm/webtorrent/check-internals.js'
 
 const USAGE = `Usage: layerseed <command> [options]
 
@@ -69,7 +70,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`layerseed ${command}: invalid configuration\n${err.message}\n`)
       return 2
     }
-    process.stderr.write(`layerseed ${command}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+    // A dependency that changed under the patches is an install problem, not a bug to trace: one line.
+    const text = err instanceof InternalsChanged ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)
+    process.stderr.write(`layerseed ${command}: ${text}\n`)
     return 1
   }
 }

@@ -46,6 +46,7 @@ function nodeCredentials(config: AgentConfig): Map<string, Credentials> {
 /** The agent's composition root. It owns `live` (a watched --config file), and closes it. */
 export async function runAgent(opts: { config: AgentConfig; logger: Logger; clock: Clock; live?: LiveConfig<AgentConfig> }): Promise<RunningAgent> {
   const { config, logger, clock } = opts
+  Swarm.checkInternals()
   const live = opts.live ?? LiveConfig.fixed(config, logger)
   const { cache, close: closeCache } = await openCache({ dataDir: config.dataDir, live, clock, logger: logger.child({ part: 'cache' }) })
   const swarm = new Swarm({ peerPort: config.peerPort, role: 'agent', advertiseHost: config.advertiseHost, logger: logger.child({ part: 'swarm' }) })

@@ -46,6 +46,7 @@ export interface RunningSidecar {
  */
 export async function runSidecar(opts: { config: SidecarConfig; logger: Logger; clock: Clock; live?: LiveConfig<SidecarConfig> }): Promise<RunningSidecar> {
   const { config, logger, clock } = opts
+  Swarm.checkInternals()
   const live = opts.live ?? LiveConfig.fixed(config, logger)
   const { cache, close: closeCache } = await openCache({ dataDir: config.dataDir, live, clock, logger: logger.child({ part: 'cache' }) })
   const auth = tokenAuth(authSettingsOf(config), clock)
