@@ -64,11 +64,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`layerseed ${command}: invalid configuration\n${err.message}\n`)
       return 2
     }
-    if (err instanceof StartError) {
-      process.stderr.write(`layerseed ${command}: ${err.message}\n`)
-      return 1
-    }
-    process.stderr.write(`layerseed ${command}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+    // A start that cannot go on (a taken port, a changed dependency) is one line; anything else is a bug to trace.
+    const text = err instanceof StartError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)
+    process.stderr.write(`layerseed ${command}: ${text}\n`)
     return 1
   }
 }

@@ -62,6 +62,7 @@ function nodeCredentials(config: AgentConfig): Map<string, Credentials> {
  */
 export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   const { config, logger, clock } = opts
+  Swarm.checkInternals()
   const live = opts.live ?? LiveConfig.fixed(config, logger)
   const closing = new CloseStack(logger)
   closing.push('config', () => live.close())

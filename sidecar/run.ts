@@ -57,6 +57,7 @@ export interface SidecarRunOptions {
  */
 export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSidecar> {
   const { config, logger, clock } = opts
+  Swarm.checkInternals()
   const live = opts.live ?? LiveConfig.fixed(config, logger)
   const closing = new CloseStack(logger)
   closing.push('config', () => live.close())

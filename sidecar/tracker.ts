@@ -4,6 +4,8 @@ import bencode from 'bencode'
 import TrackerServer from 'bittorrent-tracker/server'
 import type { InfoHash } from '../lib/core/domain.js'
 import { isSeederPeerId } from '../lib/swarm/swarm.js'
+import { checkInternals } from '../lib/swarm/webtorrent/check-internals.js'
+import { countPeers, forgetPeers } from '../lib/swarm/webtorrent/tracker-peers.js'
 
 export interface TrackerOptions {
   /** Swarm admission: why an announce for an issued info-hash is refused, or undefined to let it pass. */
@@ -19,7 +21,9 @@ export class Tracker {
   private readonly issued = new Set<string>()
   private readonly server: TrackerServer
 
+  /** Throws, before the server is built, if the installed bittorrent-tracker lacks a member `forget` or `agentPeers` relies on. */
   constructor(private readonly opts: TrackerOptions = {}) {
+    checkInternals()
     this.server = new TrackerServer({
       http: false,
       udp: false,
@@ -41,17 +45,12 @@ export class Tracker {
   /** Forgets a torrent and every peer of it. */
   forget(infoHash: InfoHash): void {
     this.issued.delete(infoHash.hex)
-    const swarm = this.server.torrents[infoHash.hex]
-    if (swarm) for (const id of [...swarm.peers.keys]) swarm.peers.remove(id)
+    forgetPeers(this.server, infoHash.hex)
   }
 
   /** Peers in a torrent's swarm other than seeders (sidecars). */
   agentPeers(infoHash: InfoHash): number {
-    const swarm = this.server.torrents[infoHash.hex]
-    if (!swarm) return 0
-    let n = 0
-    for (const id of swarm.peers.keys) if (!isSeederPeerId(swarm.peers.peek(id)?.peerId)) n++
-    return n
+    return countPeers(this.server, infoHash.hex, (peerId) => !isSeederPeerId(peerId))
   }
 
   isIssued(infoHash: string): boolean {

@@ -13,6 +13,7 @@ import { FileBlobStore } from '../lib/store/blob-store.js'
 import { Digest } from '../lib/core/domain.js'
 import { Swarm } from '../lib/swarm/swarm.js'
 import { buildTorrent } from '../lib/swarm/torrent.js'
+import { pieceCount } from '../lib/swarm/webtorrent/torrent-state.js'
 import { freePort } from '../demo/ports.js'
 import { testLogger } from './helpers/configs.js'
 
@@ -54,7 +55,7 @@ describe('super-seeding', () => {
     await dlStore.init()
     const writer = await dlStore.beginRandomAccess(digest, data.length)
     const dl = await agent.download(torrent.torrent, writer)
-    const pieces = dl.torrent.pieces.length
+    const pieces = pieceCount(dl.torrent)
     assert.ok(pieces >= 8, `the blob spans ${pieces} pieces`)
     const offered = new Set<number>()
     let firstBitfieldBits = -1

@@ -22,7 +22,8 @@ declare module 'bittorrent-tracker/server' {
   }
   export default class Server extends EventEmitter {
     constructor(opts?: ServerOptions)
-    torrents: Record<string, { peers: { keys: string[]; remove(id: string): void; peek(id: string): { peerId?: string } | undefined } } | undefined>
+    /** The tracker's swarm class; its fields are private (lib/swarm/webtorrent/internals.ts). */
+    static Swarm: new (infoHash: string, server: Server) => object
     onHttpRequest(req: IncomingMessage, res: ServerResponse, opts?: { action?: 'announce' | 'scrape' }): void
     close(cb?: () => void): void
   }
@@ -58,16 +59,30 @@ declare module 'speed-limiter' {
   }
 }
 
+// webtorrent's private classes: only lib/swarm/webtorrent/ imports them, and
+// describes their members itself (internals.ts).
 declare module 'webtorrent/lib/peer.js' {
-  /** webtorrent's peer class; layerseed only patches its prototype (lib/wire-patches.ts). */
-  const Peer: { prototype: object }
+  const Peer: {
+    prototype: object
+    createTCPOutgoingPeer(addr: string, swarm: null, throttleGroups: { down: null; up: null }): object
+  }
   export default Peer
+}
+
+declare module 'webtorrent/lib/torrent.js' {
+  const Torrent: { prototype: object }
+  export default Torrent
+}
+
+declare module 'bittorrent-protocol' {
+  export default class Wire {
+    destroy(): void
+  }
 }
 
 declare module 'webtorrent' {
   import { EventEmitter } from 'node:events'
   import type { Readable } from 'node:stream'
-  import type { ThrottleGroup } from 'speed-limiter'
   export interface Wire extends EventEmitter {
     peerId: string
     /** The peer wants pieces from us. */
@@ -99,11 +114,7 @@ declare module 'webtorrent' {
     done: boolean
     ready: boolean
     files: TorrentFile[]
-    wires: Wire[]
     numPeers: number
-    pieces: unknown[]
-    bitfield: { get(index: number): boolean }
-    store: { get(index: number, opts: undefined, cb: (err: Error | null, buf?: Uint8Array) => void): void }
     select(from: number, to: number, priority?: number): void
     /** Connects to a peer at `host:port` without asking a tracker. */
     addPeer(addr: string): boolean
@@ -142,8 +153,6 @@ declare module 'webtorrent' {
     torrentPort: number
     listening: boolean
     torrents: Torrent[]
-    /** Host-wide throttles every peer connection of this client passes through. */
-    throttleGroups: { down: ThrottleGroup; up: ThrottleGroup }
     add(torrent: Buffer | Uint8Array, opts: AddOptions, onTorrent?: (t: Torrent) => void): Torrent
     get(infoHash: string): Promise<Torrent | null>
     remove(infoHash: string, opts?: { destroyStore?: boolean }, cb?: (err?: Error | null) => void): Promise<void>

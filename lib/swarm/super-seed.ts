@@ -1,4 +1,5 @@
 import type { Torrent, Wire } from 'webtorrent'
+import { pieceCount, sendEmptyBitfield } from './webtorrent/torrent-state.js'
 
 /**
  * Pieces a peer may be offered by the seeder and not hold yet: at least 4,
@@ -36,7 +37,7 @@ export function superSeed(t: Torrent, now: () => number = Date.now): void {
   t.once('close', () => clearInterval(timer))
   t.on('wire', (wire: Wire) => {
     // The piece count is known once the torrent is ready, which it is before any wire of a seeded blob.
-    state ??= new SeedState(t.pieces.length, t.pieceLength, now)
+    state ??= new SeedState(pieceCount(t), t.pieceLength, now)
     state.add(wire)
   })
 }
@@ -58,10 +59,7 @@ class SeedState {
   add(wire: Wire): void {
     const entry = { mine: new Set<number>(), counted: new Uint8Array(this.pieces) }
     this.wires.set(wire, entry)
-    const sendBitfield = wire.bitfield.bind(wire)
-    // webtorrent sends the full bitfield (or have-all) right after the 'wire' event: send an empty one instead.
-    wire.haveAll = () => sendBitfield(Buffer.alloc(Math.ceil(this.pieces / 8)))
-    wire.bitfield = () => sendBitfield(Buffer.alloc(Math.ceil(this.pieces / 8)))
+    sendEmptyBitfield(wire, this.pieces)
     const recount = () => {
       for (let i = 0; i < this.pieces; i++) {
         if (entry.counted[i] || wire.peerPieces?.get(i) !== true) continue

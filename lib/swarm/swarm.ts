@@ -5,6 +5,8 @@ import type { Logger } from '../core/logger.js'
 import { RateLimit } from './rate-limit.js'
 import { superSeed } from './super-seed.js'
 import { patchWires } from './webtorrent/wire-patches.js'
+import { checkInternals } from './webtorrent/check-internals.js'
+import { checkTorrent, hasPiece, isUploading, pieceCount, readPiece, throttleGroupsOf } from './webtorrent/torrent-state.js'
 import { neverRequest, segmentOrder, takeOverRequests } from './webtorrent/piece-picker.js'
 import { pieceStoreFor, seedStoreFor, type PieceTarget } from './piece-store.js'
 import { safeJoin } from '../core/safe-path.js'
@@ -55,7 +57,18 @@ export class Swarm {
   /** Host-wide limits every peer connection passes through; HTTP transfers join them. */
   readonly rates: { readonly download: RateLimit; readonly upload: RateLimit }
 
+  /**
+   * Throws if the installed webtorrent, bittorrent-protocol or
+   * bittorrent-tracker lacks a member the patches rely on. Once per process;
+   * the constructor runs it too, composition roots call it before they build
+   * anything so a start fails before it opened files or ports.
+   */
+  static checkInternals(): void {
+    checkInternals()
+  }
+
   constructor(private readonly opts: SwarmOptions) {
+    checkInternals()
     patchWires()
     const peerId = Buffer.concat([Buffer.from(PeerIdPrefix[opts.role]), randomBytes(12)]).toString('hex')
     this.client = new WebTorrent({
@@ -71,7 +84,14 @@ export class Swarm {
     })
     this.client.on('error', (err: unknown) => opts.logger.error({ err }, 'swarm error'))
     this.self = { peerId, addr: () => `${opts.advertiseHost}:${this.client.torrentPort}` }
-    this.rates = { download: new RateLimit(this.client.throttleGroups.down), upload: new RateLimit(this.client.throttleGroups.up) }
+    let groups: ReturnType<typeof throttleGroupsOf>
+    try {
+      groups = throttleGroupsOf(this.client)
+    } catch (err) {
+      this.client.destroy()
+      throw err
+    }
+    this.rates = { download: new RateLimit(groups.down), upload: new RateLimit(groups.up) }
   }
 
   /** Resolves once the peer port is bound. */
@@ -85,7 +105,7 @@ export class Swarm {
     const { name, size } = parseTorrent(torrent)
     const store = seedStoreFor(safeJoin(dir, name), size)
     await new Promise<void>((resolve, reject) => {
-      const t = this.client.add(torrent, { store, storeCacheSlots: 0, skipVerify: true, alwaysChokeSeeders: false }, () => resolve())
+      const t = this.client.add(torrent, { store, storeCacheSlots: 0, skipVerify: true, alwaysChokeSeeders: false }, whenReady(() => resolve(), reject))
       t.once('error', reject)
       applyPeering(t, this.self)
       neverRequest(t)
@@ -99,7 +119,7 @@ export class Swarm {
     let last = 0
     const seen = new Set<string>()
     const t = await new Promise<Torrent>((resolve, reject) => {
-      const added = this.client.add(torrent, { store: pieceStoreFor(target), storeCacheSlots: 0, deselect: true, alwaysChokeSeeders: false }, (ready) => resolve(ready))
+      const added = this.client.add(torrent, { store: pieceStoreFor(target), storeCacheSlots: 0, deselect: true, alwaysChokeSeeders: false }, whenReady(resolve, reject))
       added.once('error', reject)
       applyPeering(added, this.self)
     })
@@ -111,7 +131,7 @@ export class Swarm {
         else received.peers += n
       })
     })
-    const n = t.pieces.length
+    const n = pieceCount(t)
     if (n > 0) {
       takeOverRequests(t, segmentOrder(n))
       t.select(0, n - 1)
@@ -126,7 +146,7 @@ export class Swarm {
    */
   uploading(name: string): boolean {
     const t = this.client.torrents.find((x) => x.name === name)
-    return t !== undefined && t.wires.some((w) => w.peerInterested || w.uploadSpeed() > 0)
+    return t !== undefined && isUploading(t)
   }
 
   async has(infoHash: string): Promise<boolean> {
@@ -150,10 +170,23 @@ export class Swarm {
   }
 }
 
+/** An add callback: the ready torrent, unless it lacks a field the patches rely on (known only once it is ready). */
+function whenReady(resolve: (t: Torrent) => void, reject: (err: unknown) => void): (t: Torrent) => void {
+  return (t) => {
+    try {
+      checkTorrent(t)
+      resolve(t)
+    } catch (err) {
+      reject(err)
+    }
+  }
+}
+
 /** The blob's bytes in order, each piece as soon as it and all before it are verified. */
 async function* verifiedInOrder(t: Torrent): AsyncGenerator<Buffer> {
-  for (let i = 0; i < t.pieces.length; i++) {
-    if (!t.bitfield.get(i)) {
+  const n = pieceCount(t)
+  for (let i = 0; i < n; i++) {
+    if (!hasPiece(t, i)) {
       await new Promise<void>((resolve, reject) => {
         const onVerified = (index: number) => {
           if (index !== i) return
@@ -172,12 +205,11 @@ async function* verifiedInOrder(t: Torrent): AsyncGenerator<Buffer> {
         t.on('verified', onVerified)
         t.once('error', onGone)
         t.once('close', onGone)
-        if (t.bitfield.get(i)) onVerified(i)
+        if (hasPiece(t, i)) onVerified(i)
       })
     }
-    yield await new Promise<Buffer>((resolve, reject) =>
-      // The store hands out Buffers already; a plain Uint8Array is wrapped, not copied.
-      t.store.get(i, undefined, (err, buf) => (err || !buf ? reject(err ?? new Error(`piece ${i} unreadable`)) : resolve(Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length)))),
-    )
+    const buf = await readPiece(t, i)
+    // The store hands out Buffers already; a plain Uint8Array is wrapped, not copied.
+    yield Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length)
   }
 }

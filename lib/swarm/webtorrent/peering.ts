@@ -1,19 +1,5 @@
 import type { Torrent } from 'webtorrent'
-
-/** The parts of webtorrent's Wire and Torrent that the peering rules touch. */
-interface PeeringWire {
-  peerInterested: boolean
-  unchoke(): void
-  on(event: 'interested', fn: () => void): unknown
-}
-interface PeeringTorrent {
-  wires: PeeringWire[]
-  /** Read by webtorrent's handshake check, which refuses a peer with our own id; webtorrent never sets it. */
-  peerId?: string
-  _rechoke(): void
-  _validAddr(addr: string): boolean
-  on(event: 'wire', fn: (wire: PeeringWire) => void): unknown
-}
+import type { TorrentInternals, WireInternals } from './internals.js'
 
 export interface Self {
   readonly peerId: string
@@ -36,14 +22,14 @@ export interface Self {
  *   came late. Add torrents with `alwaysChokeSeeders: false` as well.
  */
 export function applyPeering(torrent: Torrent, self: Self): void {
-  const t = torrent as unknown as PeeringTorrent
+  const t = torrent as unknown as TorrentInternals
   t.peerId = self.peerId
   const validAddr = t._validAddr.bind(t)
   t._validAddr = (addr) => addr !== self.addr() && validAddr(addr)
   t._rechoke = () => {
     for (const w of t.wires) if (w.peerInterested) w.unchoke()
   }
-  t.on('wire', (wire) => {
+  t.on('wire', (wire: WireInternals) => {
     wire.on('interested', () => wire.unchoke())
   })
 }

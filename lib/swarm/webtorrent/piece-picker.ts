@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Torrent, Wire } from 'webtorrent'
 import { BLOCK_LENGTH, BigPiece } from './big-piece.js'
 import { placeBlocks } from './wire-parser.js'
+import type { TorrentInternals, WireInternals } from './internals.js'
 
 /** Pieces per segment of the random order; see `segmentOrder`. */
 const SEGMENTS = 16
@@ -9,35 +10,6 @@ const SEGMENTS = 16
 const PIPELINE_SECONDS = 0.5
 const MIN_BLOCKS_IN_FLIGHT = 2
 const MAX_BLOCKS_IN_FLIGHT = 32
-
-/** The parts of webtorrent's Wire the picker uses. */
-interface PickerWire {
-  destroyed: boolean
-  peerChoking: boolean
-  requests: Array<{ piece: number; offset: number; length: number }>
-  peerPieces: { get(index: number): boolean }
-  downloadSpeed(): number
-  request(index: number, offset: number, length: number, cb: (err: Error | null, data?: Uint8Array) => void): void
-  have(index: number): void
-}
-
-/** webtorrent's Torrent internals the picker replaces or calls. */
-interface TorrentInternals {
-  destroyed: boolean
-  pieces: Array<{ readonly length: number } | null>
-  /** Hex SHA-1 of each piece, from the torrent. */
-  _hashes: string[]
-  bitfield: { get(index: number): boolean }
-  wires: PickerWire[]
-  store: { put(index: number, buf: Uint8Array, cb: (err?: Error | null) => void): void }
-  emit(event: string, ...args: unknown[]): boolean
-  _update(): void
-  _updateWire(wire: PickerWire): void
-  _hotswap(wire: PickerWire, index: number): boolean
-  _markVerified(index: number): void
-  _checkDone(): boolean
-  _destroy(err: Error): void
-}
 
 /**
  * Takes over requesting for one download. webtorrent re-plans every peer
@@ -76,7 +48,7 @@ export function takeOverRequests(torrent: Torrent, order: readonly number[]): vo
     })
   }
 
-  const request = (wire: PickerWire, index: number): boolean => {
+  const request = (wire: WireInternals, index: number): boolean => {
     const piece = t.pieces[index]
     if (!(piece instanceof BigPiece)) return false
     const block = piece.reserve()
@@ -106,7 +78,7 @@ export function takeOverRequests(torrent: Torrent, order: readonly number[]): vo
 
   // Blocks this download asked a peer for are copied from the socket straight into their piece.
   torrent.on('wire', (wire: Wire) => {
-    const w = wire as unknown as PickerWire
+    const w = wire as unknown as WireInternals
     placeBlocks(wire, (index, begin, length) => {
       const p = t.pieces[index]
       if (!(p instanceof BigPiece) || !w.requests.some((r) => r.piece === index && r.offset === begin && r.length === length)) return undefined
@@ -132,7 +104,7 @@ export function neverRequest(torrent: Torrent): void {
   ;(torrent as unknown as TorrentInternals)._update = () => undefined
 }
 
-function blocksInFlight(wire: PickerWire): number {
+function blocksInFlight(wire: WireInternals): number {
   const n = Math.ceil((wire.downloadSpeed() * PIPELINE_SECONDS) / BLOCK_LENGTH)
   return Math.min(MAX_BLOCKS_IN_FLIGHT, Math.max(MIN_BLOCKS_IN_FLIGHT, n))
 }

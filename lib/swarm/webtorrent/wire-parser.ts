@@ -1,37 +1,4 @@
-import type { EventEmitter } from 'node:events'
-
-/** The parts of bittorrent-protocol's Wire that its message parser and the direct pipes work with. */
-export interface WireInternals extends EventEmitter {
-  destroyed: boolean
-  destroying?: boolean
-  _finished: boolean
-  _buffer: Uint8Array[]
-  _bufferSize: number
-  _parserSize: number
-  _parser: ((buf: Uint8Array) => void) | null
-  _cryptoSyncPattern: Uint8Array | null
-  _encryptionMethod: number | null
-  _onMessage(buf: Uint8Array): void
-  _onMessageLength(buf: Uint8Array): void
-  _write(data: Uint8Array, cb: (err: Error | null) => void): void
-  _push(data: Uint8Array): boolean | undefined
-  push(data: Uint8Array | null): boolean
-  _onPiece(index: number, offset: number, buf: Uint8Array): void
-  _parse(size: number, parser: (buf: Uint8Array) => void): void
-  /** Set by the direct pipes: where outgoing bytes go instead of the stream. */
-  _layerseedOut?: (data: Uint8Array) => void
-  /** Set by `placeBlocks`. */
-  _layerseedPlace?: BlockPlacer
-  /** A piece message whose data is being copied into place. */
-  _layerseedBlock?: { target: Uint8Array; filled: number; index: number; begin: number }
-}
-
-/**
- * Where the data of a block the wire receives should go, or undefined to
- * leave it to the wire's usual parsing. Called when a piece message's header
- * has arrived, before its data.
- */
-export type BlockPlacer = (index: number, begin: number, length: number) => Uint8Array | undefined
+import type { BlockPlacer, WireInternals } from './internals.js'
 
 /** Lets a download copy each block it receives straight into its piece's buffer (see `patchWireParser`). */
 export function placeBlocks(wire: object, placer: BlockPlacer): void {

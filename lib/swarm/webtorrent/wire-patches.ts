@@ -1,19 +1,9 @@
 import type { Socket } from 'node:net'
-import type { EventEmitter } from 'node:events'
 import type { ThrottleGroup } from 'speed-limiter'
 import Peer from 'webtorrent/lib/peer.js'
 import { pay } from '../rate-limit.js'
-import { patchWireParser, type WireInternals } from './wire-parser.js'
-
-/** The parts of webtorrent's Peer the direct pipes work with. */
-interface PeerInternals extends EventEmitter {
-  conn: Socket | null
-  wire: WireInternals | null
-  destroyed: boolean
-  destroy(err?: Error): void
-  throttleGroups: { down: ThrottleGroup; up: ThrottleGroup }
-  setThrottlePipes(): void
-}
+import { patchWireParser } from './wire-parser.js'
+import type { PeerInternals, WireInternals } from './internals.js'
 
 const PATCHED = Symbol.for('layerseed.wirePatches')
 const noop = () => undefined
@@ -29,7 +19,7 @@ const noop = () => undefined
  *   write. The host-wide limits still hold: each chunk is checked against
  *   the client's throttle groups and, while one is enabled (also when a
  *   limit is set live), waits for that group's tokens, in order.
- * - The wire's parser copies less (lib/wire-parser.ts).
+ * - The wire's parser copies less (wire-parser.ts).
  */
 export function patchWires(): void {
   const proto = Peer.prototype as unknown as PeerInternals & { [PATCHED]?: true }
