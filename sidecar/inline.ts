@@ -3,7 +3,7 @@ import type { Response } from 'express'
 import { InlineHeaders, type InlineLimits } from '../lib/protocol/inline.js'
 import type { BlobTorrent } from '../lib/swarm/torrent.js'
 import type { BlobService } from './blob-service.js'
-import type { Tracker } from './tracker.js'
+import type { Tracker } from '../lib/swarm/tracker.js'
 
 /**
  * Decides when a torrent request is answered with the blob itself. For a

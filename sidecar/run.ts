@@ -25,7 +25,7 @@ import { PreseedQueue } from './preseed-queue.js'
 import { Seeding } from './seeding.js'
 import { buildSidecarApp } from './server.js'
 import { SwarmAdmission } from './swarm-admission.js'
-import { Tracker } from './tracker.js'
+import { Tracker } from '../lib/swarm/tracker.js'
 
 export interface RunningSidecar {
   readonly port: number

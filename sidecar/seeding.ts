@@ -4,7 +4,7 @@ import type { BlobHashes } from '../lib/store/blob-hasher.js'
 import type { BlobInfo } from '../lib/store/blob-store.js'
 import type { Swarm } from '../lib/swarm/swarm.js'
 import { buildTorrent, type BlobTorrent } from '../lib/swarm/torrent.js'
-import type { Tracker } from './tracker.js'
+import type { Tracker } from '../lib/swarm/tracker.js'
 
 export interface SeedingDeps {
   readonly swarm: Swarm

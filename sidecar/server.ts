@@ -10,7 +10,7 @@ import type { InlinePolicy } from './inline.js'
 import { preheatHandlers } from './preheat-routes.js'
 import type { PreheatJobs } from './preheat-jobs.js'
 import type { PreseedQueue } from './preseed-queue.js'
-import type { Tracker } from './tracker.js'
+import type { Tracker } from '../lib/swarm/tracker.js'
 import { webhookHandlers } from './webhook-routes.js'
 
 export interface SidecarAppDeps {

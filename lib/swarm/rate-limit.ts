@@ -1,5 +1,6 @@
 import { ThrottleGroup } from 'speed-limiter'
 import type { Live } from '../core/live.js'
+import { take } from './webtorrent/throttle.js'
 
 /**
  * One host-wide bandwidth limit: a speed-limiter group whose token bucket
@@ -52,25 +53,6 @@ async function* paced(source: AsyncIterable<Buffer>, group: ThrottleGroup): Asyn
       }
     }
   }
-}
-
-/**
- * Waits until the group's bucket paid for `bytes`, at the most `bucketSize` at
- * a time; at once without a limit, or for what is left once it is lifted.
- */
-export async function pay(group: ThrottleGroup, bytes: number): Promise<void> {
-  let left = bytes
-  // Bounded: every paid turn takes at least one byte off; an unpaid one (the limit changed) re-reads the limit.
-  while (left > 0 && group.getEnabled()) {
-    const n = Math.min(group.getChunksize(), group.bucket.bucketSize, left)
-    if (await take(group, n)) left -= n
-  }
-}
-
-/** Waits for n tokens; false when the limit changed meanwhile so that n no longer fits the bucket. */
-function take(group: ThrottleGroup, n: number): Promise<boolean> | boolean {
-  if (group.bucket.tryRemoveTokens(n)) return true
-  return new Promise((resolve) => group.bucket.removeTokens(n, (err) => resolve(!err)))
 }
 
 /** Keeps a rate limit equal to a live config field; returns the unsubscribe function. */

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net'
 import type { ThrottleGroup } from 'speed-limiter'
 import Peer from 'webtorrent/lib/peer.js'
-import { pay } from '../rate-limit.js'
+import { pay } from './throttle.js'
 import { patchWireParser } from './wire-parser.js'
 import type { PeerInternals, WireInternals } from './internals.js'
 

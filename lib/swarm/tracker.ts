@@ -2,10 +2,10 @@ import { isIP } from 'node:net'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import bencode from 'bencode'
 import TrackerServer from 'bittorrent-tracker/server'
-import type { InfoHash } from '../lib/core/domain.js'
-import { isSeederPeerId } from '../lib/swarm/swarm.js'
-import { checkInternals } from '../lib/swarm/webtorrent/check-internals.js'
-import { countPeers, forgetPeers } from '../lib/swarm/webtorrent/tracker-peers.js'
+import type { InfoHash } from '../core/domain.js'
+import { isSeederPeerId } from './swarm.js'
+import { checkInternals } from './webtorrent/check-internals.js'
+import { countPeers, forgetPeers } from './webtorrent/tracker-peers.js'
 
 export interface TrackerOptions {
   /** Swarm admission: why an announce for an issued info-hash is refused, or undefined to let it pass. */
