@@ -1,3 +1,4 @@
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from '../demo/ports.js'
@@ -5,6 +6,7 @@ import { makeOciImage } from '../demo/image.js'
 import { run, waitFor } from '../demo/process.js'
 import { startRegistry } from '../demo/registry.js'
 import { skopeoPush } from '../demo/skopeo.js'
+import { runFlood } from './flood.js'
 import { Procs } from './procs.js'
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/layerseed.js')
@@ -66,6 +68,9 @@ export async function runMicroBenches(work: string, log: (s: string) => void): P
     log('micro: webhook intake')
     const intake = await webhookIntake(work, procs)
     lines.push(`| webhook intake: envelopes/s with p99 latency ≤ 50 ms (concurrency ${intake.concurrency}, p99 ${intake.p99Ms.toFixed(1)} ms) | - | ${intake.rate.toFixed(0)} | - |`)
+    log('micro: webhook flood')
+    const f = await runFlood(BIN, work, procs)
+    lines.push(`| webhook flood, ${f.sent} envelopes at ${(f.sent / f.seconds).toFixed(0)}/s: /healthz p50 / p99 (ms) over ${f.probes} probes; ${f.statuses['202'] ?? 0} got 202, ${f.statuses['503'] ?? 0} got 503; sidecar ${f.sidecarCpuS.toFixed(1)} CPU-s, machine ${f.machineBusyS.toFixed(1)} of ${(os.cpus().length * f.seconds).toFixed(1)} CPU-s | - | ${f.healthP50Ms.toFixed(1)} / ${f.healthP99Ms.toFixed(1)} | - |`)
     return lines.join('\n')
   } finally {
     await procs.stopAll()
@@ -83,7 +88,7 @@ async function webhookIntake(work: string, procs: Procs): Promise<{ rate: number
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   procs.start([process.execPath, BIN, 'sidecar', '--listen', `127.0.0.1:${port}`, '--origin', `http://127.0.0.1:${await freePort()}`, '--data-dir', path.join(work, 'intake'),
-    '--peer-port', '0', '--queue-max', '1000000', '--log-level', 'warn'], path.join(work, 'intake.log'))
+    '--peer-port', '0', '--queue-max', '1000000', '--webhook-concurrency', '1000', '--log-level', 'warn'], path.join(work, 'intake.log'))
   await waitFor(async () => (await fetch(`${url}/healthz`)).ok, { timeoutMs: 20_000, intervalMs: 100, what: 'the intake sidecar' })
   let n = 0
   const envelope = () => {

@@ -24,6 +24,8 @@ export interface SidecarConfig extends AuthFields, OriginCredentialFields, Cache
   readonly peerPort: number
   readonly fetchConcurrency: number
   readonly queueMax: number
+  readonly intakeRetryForMs: number
+  readonly webhookConcurrency: number
   readonly logLevel: LogLevel
 }
 
@@ -95,7 +97,9 @@ export const sidecarOptionTable = optionTable<SidecarConfig>()({
   advertiseHost,
   peerPort: { flag: 'peer-port', field: 'peerPort', arg: 'PORT', default: '6881', help: 'TCP port of the seeder (0: any free port)', parse: parsePort },
   fetchConcurrency: { flag: 'fetch-concurrency', field: 'fetchConcurrency', arg: 'N', default: '4', help: 'origin fetches at once for pre-seeding', parse: intIn(1, 64) },
-  queueMax: { flag: 'queue-max', field: 'queueMax', arg: 'N', default: '10000', help: 'pending pre-seed jobs before webhooks get 503', parse: intIn(1, 1_000_000) },
+  queueMax: { flag: 'queue-max', field: 'queueMax', arg: 'N', default: '10000', help: 'pre-seed targets held (queued, running or waiting for the origin) before webhooks get 503', parse: intIn(1, 1_000_000) },
+  intakeRetryForMs: { flag: 'intake-retry-for', field: 'intakeRetryForMs', arg: 'DURATION', default: '30m', help: 'how long an accepted target is tried again while the origin is unreachable or failing', parse: parseDuration },
+  webhookConcurrency: { flag: 'webhook-concurrency', field: 'webhookConcurrency', arg: 'N', default: '32', help: 'webhook requests handled at once; more get 503 with Retry-After', parse: intIn(1, 10_000) },
   ...sidecarAuthOptions,
   ...sidecarGovernanceOptions,
   logLevel: logLevelOption,

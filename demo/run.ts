@@ -57,7 +57,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     proxy = await startCountingProxy(registry.url)
     say(`registry      ${registry.url} (blob reads counted at ${proxy.url})`)
     sidecar = await runSidecar({
-      config: Object.freeze({ ...cacheDefaults(), listen: { host: '127.0.0.1', port: sidecarPort }, origin: proxy.url, dataDir: path.join(root, 'sidecar'), webhookToken: token, advertiseHost: '127.0.0.1', peerPort: 0, fetchConcurrency: 4, queueMax: 10000, swarmCredentialTtlMs: 3_600_000, logLevel: 'warn' as const }),
+      config: Object.freeze({ ...cacheDefaults(), listen: { host: '127.0.0.1', port: sidecarPort }, origin: proxy.url, dataDir: path.join(root, 'sidecar'), webhookToken: token, advertiseHost: '127.0.0.1', peerPort: 0, fetchConcurrency: 4, queueMax: 10000, intakeRetryForMs: 1_800_000, webhookConcurrency: 32, swarmCredentialTtlMs: 3_600_000, logLevel: 'warn' as const }),
       logger: logger.child({ process: 'sidecar' }),
       clock: systemClock,
     })

@@ -26,12 +26,35 @@ export interface BlobRequest {
   readonly authorization?: string
 }
 
-function blobHeaders(res: Response, digest: Digest, size: number): void {
-  res.set({ 'content-type': 'application/octet-stream', 'docker-content-digest': digest.toString(), 'content-length': String(size) })
+/** The headers the registry itself sends with a blob, so a client cannot tell the mirror from it. */
+function blobHeaders(res: Response, digest: Digest, length: number): void {
+  res.set({
+    'content-type': 'application/octet-stream',
+    'docker-content-digest': digest.toString(),
+    'docker-distribution-api-version': 'registry/2.0',
+    'content-length': String(length),
+    'accept-ranges': 'bytes',
+    etag: `"${digest}"`,
+  })
+}
+
+type Range = { start: number; end: number }
+
+/** The status and headers of a whole blob or of a satisfiable range of it. */
+function answerHeaders(res: Response, digest: Digest, size: number, range: Range | undefined): void {
+  blobHeaders(res, digest, range ? range.end - range.start + 1 : size)
+  if (range) res.status(206).set('content-range', `bytes ${range.start}-${range.end}/${size}`)
+  else res.status(200)
+}
+
+function rangeOrThrow(header: string | undefined, size: number): Range | undefined {
+  const range = parseRange(header, size)
+  if (range === 'invalid') throw new AppError('RANGE_INVALID', `range ${JSON.stringify(header)} is not within the blob's ${size} bytes`, undefined, { 'content-range': `bytes */${size}` })
+  return range
 }
 
 /** `bytes=N-` or `bytes=N-M`, as containerd and skopeo send when resuming. */
-function parseRange(h: string | undefined, size: number): { start: number; end: number } | undefined | 'invalid' {
+function parseRange(h: string | undefined, size: number): Range | undefined | 'invalid' {
   if (!h) return undefined
   const m = /^bytes=(\d+)-(\d*)$/.exec(h.trim())
   if (!m) return 'invalid'
@@ -66,18 +89,25 @@ export class BlobRoute {
     }
     if (req.method === 'HEAD') return this.head(res, blob, authorization)
 
+    // A Range (containerd resumes with one) gets 206 with its bytes as the pull delivers them; the pull still fills the cache.
+    let range: Range | undefined
+    let at = 0
     let held: Buffer | undefined
     const run = this.deps.puller.pull({ repo: blob.repo, digest: blob.digest, origin: blob.origin, authorization }, {
       start: async (size) => {
-        blobHeaders(res, blob.digest, size)
-        res.status(200)
+        range = rangeOrThrow(req.get('range'), size)
+        answerHeaders(res, blob.digest, size, range)
         res.flushHeaders()
       },
       // The last chunk is held back until the whole blob verified: a client
       // must never receive a complete body whose digest is wrong.
       write: async (chunk) => {
+        const from = at
+        at += chunk.length
+        const part = range ? chunk.subarray(Math.max(0, range.start - from), Math.max(0, range.end + 1 - from)) : chunk
+        if (part.length === 0) return
         if (held) await writeChunk(res, held)
-        held = chunk
+        held = part
       },
       end: async (sources) => {
         if (held) await writeChunk(res, held)
@@ -112,12 +142,8 @@ export class BlobRoute {
   }
 
   private async serveCached(req: Request, res: Response, blob: BlobRequest, size: number, started: number): Promise<void> {
-    const range = parseRange(req.get('range'), size)
-    if (range === 'invalid') throw new AppError('RANGE_INVALID', `range ${JSON.stringify(req.get('range'))} is not within the blob's ${size} bytes`, undefined, { 'content-range': `bytes */${size}` })
-    blobHeaders(res, blob.digest, range ? range.end - range.start + 1 : size)
-    res.set('accept-ranges', 'bytes')
-    if (range) res.status(206).set('content-range', `bytes ${range.start}-${range.end}/${size}`)
-    else res.status(200)
+    const range = rangeOrThrow(req.get('range'), size)
+    answerHeaders(res, blob.digest, size, range)
     if (req.method === 'HEAD') {
       res.end()
       return

@@ -48,6 +48,12 @@ export function buildAgentApp(deps: AgentAppDeps): Express {
     res.json(await deps.cache.status())
   }))
 
+  // A pull-through mirror: pushes go to the registry itself (docs/endpoints.md says why).
+  app.use('/v2', (req: Request, _res: Response, next: NextFunction) => {
+    if (req.method === 'GET' || req.method === 'HEAD') return next()
+    next(new AppError('UNSUPPORTED', `${req.method} is not served by the layerseed agent, a pull-through mirror: push to the registry itself (${deps.upstreams.default})`, undefined, { allow: 'GET, HEAD' }))
+  })
+
   app.use('/v2', (req: Request, res: Response, next: NextFunction) => {
     try {
       const r = deps.upstreams.resolve(req.originalUrl)

@@ -19,9 +19,9 @@ export interface Intake {
   readonly logger: Logger
 }
 
-/** The one way a push event is taken: its targets join the queue, and the sender hears what became of them. */
-export function acceptPush(intake: Intake, res: Response, source: PushSource, parsed: ParsedPush, status: 200 | 202): void {
-  const { queued, duplicates } = intake.queue.offer(parsed.targets)
+/** The one way a push event is taken: its targets join the queue (and its journal), then the sender hears what became of them. */
+export async function acceptPush(intake: Intake, res: Response, source: PushSource, parsed: ParsedPush, status: 200 | 202): Promise<void> {
+  const { queued, duplicates } = await intake.queue.offer(parsed.targets)
   intake.logger.info({ source, targets: parsed.targets.length, queued, duplicates, ignored: parsed.ignored }, 'webhook accepted')
   res.status(status).json({ queued, duplicates, ignored: parsed.ignored })
 }

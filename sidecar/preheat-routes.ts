@@ -3,15 +3,12 @@ import { AppError } from '../lib/core/errors.js'
 import type { Logger } from '../lib/core/logger.js'
 import { jsonBody } from '../lib/http/middleware.js'
 import { isObject, shaped, WebhookShapeError } from '../webhooks/shape.js'
-import { checkPreheatToken } from './intake.js'
 import { preheatTargetOf, type PreheatJobs } from './preheat-jobs.js'
 
 export interface PreheatRoutesDeps {
   readonly jobs: PreheatJobs
   readonly origin: string
   readonly logger: Logger
-  /** Read per request: an edited config file changes it without a restart. */
-  readonly preheatToken?: string
 }
 
 /** The url and the Authorization header of a Dragonfly preheat request. */
@@ -33,11 +30,10 @@ function readPreheatRequest(body: unknown): { url: string; authorization: string
   return { url: args.url, authorization }
 }
 
-/** The Dragonfly manager endpoints Harbor's `dragonfly` preheat provider calls; the server mounts them. */
+/** The Dragonfly manager endpoints Harbor's `dragonfly` preheat provider calls; the server mounts them behind the preheat token. */
 export function preheatHandlers(deps: PreheatRoutesDeps) {
   return {
     async create(req: Request, res: Response): Promise<void> {
-      checkPreheatToken(req, deps.preheatToken)
       const body = jsonBody(req)
       const { url, authorization } = shaped(() => readPreheatRequest(body))
       const target = preheatTargetOf(url, deps.origin)
@@ -49,7 +45,6 @@ export function preheatHandlers(deps: PreheatRoutesDeps) {
     },
 
     get(req: Request, res: Response): void {
-      checkPreheatToken(req, deps.preheatToken)
       const id = /^\d{1,15}$/.test(req.params.id) ? Number(req.params.id) : NaN
       const job = Number.isSafeInteger(id) ? deps.jobs.get(id) : undefined
       if (!job) throw new AppError('PREHEAT_JOB_UNKNOWN', `no preheat job ${JSON.stringify(req.params.id)}`)

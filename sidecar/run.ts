@@ -21,6 +21,7 @@ import { LiveConfig } from '../config/live-config.js'
 import { BlobService } from './blob-service.js'
 import { InlinePolicy } from './inline.js'
 import { PreheatJobs } from './preheat-jobs.js'
+import { FileIntakeJournal } from './intake-journal.js'
 import { PreseedQueue } from './preseed-queue.js'
 import { Seeding } from './seeding.js'
 import { buildSidecarApp } from './server.js'
@@ -110,14 +111,18 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       originRate,
       uploadRate: swarm.rates.upload,
     })
+    const journal = new FileIntakeJournal(config.dataDir, logger.child({ part: 'intake' }))
+    await journal.init()
     const queue = new PreseedQueue({
       blobs,
       origin,
+      journal,
       logger: logger.child({ part: 'queue' }),
       clock,
       concurrency: config.fetchConcurrency,
       maxPending: config.queueMax,
       manifestRetry: { attempts: 6, firstDelayMs: 100, maxDelayMs: 3200 },
+      outage: { forMs: config.intakeRetryForMs, firstDelayMs: 1000, maxDelayMs: 30_000 },
     })
     closing.push('queue', () => queue.close())
     const jobs = new PreheatJobs({
@@ -142,6 +147,7 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       jobs,
       origin: config.origin,
       logger,
+      webhookConcurrency: config.webhookConcurrency,
       guard: auth?.guard,
       handOut: admission ? (t) => withAnnounce(t.torrent, announceFor(t.infoHash)) : undefined,
       // Tokens are read per request, so an edited config file changes them without a restart.
@@ -152,6 +158,7 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
         return live.current.preheatToken
       },
     }))
+    void queue.resume().catch((err: unknown) => logger.error({ err }, 'could not resume accepted pre-seed targets'))
     logger.info({ port: server.port, peerPort, origin: config.origin, announceUrl, tokenAuth: auth !== undefined, originUser: config.originUsername }, 'sidecar listening')
 
     return {

@@ -1,10 +1,11 @@
-import express, { type Express } from 'express'
+import express, { type Express, type NextFunction, type Request, type Response } from 'express'
 import type { PullGuard } from '../lib/auth/guard.js'
 import type { BlobCache } from '../lib/cache/blob-cache.js'
 import type { Logger } from '../lib/core/logger.js'
-import { errorMiddleware, notFound, wrap } from '../lib/http/middleware.js'
+import { errorMiddleware, inFlightLimit, notFound, rawBody, wrap } from '../lib/http/middleware.js'
 import type { BlobTorrent } from '../lib/swarm/torrent.js'
 import { blobHandlers } from './blob-routes.js'
+import { checkPreheatToken, checkWebhookToken } from './intake.js'
 import type { BlobService } from './blob-service.js'
 import type { InlinePolicy } from './inline.js'
 import { preheatHandlers } from './preheat-routes.js'
@@ -26,15 +27,19 @@ export interface SidecarAppDeps {
   /** Read per request, so an edited config file changes them without a restart. */
   readonly webhookToken?: string
   readonly preheatToken?: string
+  /** Webhook requests handled at once; more get 503 BUSY. */
+  readonly webhookConcurrency: number
   /** With token auth: blob routes need a token with pull on `?repo=`. */
   readonly guard?: PullGuard
   /** The torrent as handed to an agent (with token auth, its announce URL carries a fresh swarm credential). */
   readonly handOut?: (t: BlobTorrent) => Buffer
 }
 
-/** Bodies are read whole before parsing; these bound them. */
-const WEBHOOK_BODY = express.raw({ type: () => true, limit: '5mb' })
-const PREHEAT_BODY = express.raw({ type: () => true, limit: '1mb' })
+/** Bodies are read whole before parsing; these bound them (413 past the limit, at once when Content-Length says so). */
+const WEBHOOK_BODY = rawBody(5 << 20)
+const PREHEAT_BODY = rawBody(1 << 20)
+
+type Check = (req: Request, token: string | undefined) => void
 
 /**
  * Every route of the sidecar, in one place. Listening happens elsewhere, so
@@ -46,23 +51,29 @@ export function buildSidecarApp(deps: SidecarAppDeps): Express {
   app.disable('x-powered-by')
   const hooks = webhookHandlers(deps)
   const blobs = blobHandlers(deps)
-  const preheat = preheatHandlers({
-    jobs: deps.jobs,
-    origin: deps.origin,
-    logger: deps.logger.child({ part: 'preheat' }),
-    get preheatToken() {
-      return deps.preheatToken
-    },
-  })
+  const preheat = preheatHandlers({ jobs: deps.jobs, origin: deps.origin, logger: deps.logger.child({ part: 'preheat' }) })
+
+  // Bounded first, then the token, and only then the body is read: a flood or a stranger costs no parsing.
+  const gate = inFlightLimit(() => deps.webhookConcurrency)
+  const token = (check: Check, which: 'webhookToken' | 'preheatToken') => (req: Request, _res: Response, next: NextFunction) => {
+    try {
+      check(req, deps[which])
+      next()
+    } catch (err) {
+      next(err)
+    }
+  }
+  const webhookToken = token(checkWebhookToken, 'webhookToken')
+  const preheatToken = token(checkPreheatToken, 'preheatToken')
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', queued: deps.queue.size })
   })
 
   // Push events: distribution's notifications, Harbor's webhook, Harbor's Kraken preheat driver.
-  app.post('/webhooks/distribution', WEBHOOK_BODY, wrap(hooks.distribution))
-  app.post('/webhooks/harbor', WEBHOOK_BODY, wrap(hooks.harbor))
-  app.post('/registry/notifications', WEBHOOK_BODY, wrap(hooks.kraken))
+  app.post('/webhooks/distribution', gate, webhookToken, WEBHOOK_BODY, wrap(hooks.distribution))
+  app.post('/webhooks/harbor', gate, webhookToken, WEBHOOK_BODY, wrap(hooks.harbor))
+  app.post('/registry/notifications', gate, preheatToken, WEBHOOK_BODY, wrap(hooks.kraken))
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' })
   })
@@ -71,8 +82,8 @@ export function buildSidecarApp(deps: SidecarAppDeps): Express {
   app.get('/healthy', (_req, res) => {
     res.json({ status: 'ok' })
   })
-  app.post('/oapi/v1/jobs', PREHEAT_BODY, wrap(preheat.create))
-  app.get('/oapi/v1/jobs/:id', wrap(preheat.get))
+  app.post('/oapi/v1/jobs', preheatToken, PREHEAT_BODY, wrap(preheat.create))
+  app.get('/oapi/v1/jobs/:id', preheatToken, wrap(preheat.get))
 
   // Blobs, for agents and operators.
   app.get('/v1/blobs/:digest', wrap(blobs.status))

@@ -1,5 +1,6 @@
 import http, { type RequestListener } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { bindProblem } from '../core/bind.js'
 import { StartError } from '../core/errors.js'
 
 /** An HTTP port bound before the process builds its parts, so they know the port and a taken port stops the start at once. */
@@ -38,14 +39,6 @@ export async function bindHttp(option: string, host: string, port: number): Prom
         server.closeAllConnections()
       }),
   }
-}
-
-/** What an operator reads for a failed bind. */
-export function bindProblem(err: NodeJS.ErrnoException): string {
-  if (err.code === 'EADDRINUSE') return 'address already in use'
-  if (err.code === 'EACCES') return 'permission denied'
-  if (err.code === 'EADDRNOTAVAIL') return 'address not available on this host'
-  return err.message
 }
 
 /** A host as it stands in a URL: an IPv6 address is bracketed. */

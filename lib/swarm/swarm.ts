@@ -12,6 +12,8 @@ import { pieceStoreFor, seedStoreFor, type PieceTarget } from './piece-store.js'
 import { safeJoin } from '../core/safe-path.js'
 import { parseTorrent } from './torrent.js'
 import { applyPeering, type Self } from './webtorrent/peering.js'
+import { StartError } from '../core/errors.js'
+import { bindProblem } from '../core/bind.js'
 
 /** Peer-id prefixes: they let a downloader tell the sidecar's seeder from other nodes. */
 export const PeerIdPrefix = { seeder: '-LS010S-', agent: '-LS010A-' } as const
@@ -94,9 +96,18 @@ export class Swarm {
     this.rates = { download: new RateLimit(groups.down), upload: new RateLimit(groups.up) }
   }
 
-  /** Resolves once the peer port is bound. */
+  /** Resolves once the peer port is bound; a port that cannot be bound rejects with a StartError naming it. */
   async listening(): Promise<number> {
-    if (!this.client.listening) await new Promise<void>((resolve) => this.client.once('listening', () => resolve()))
+    if (!this.client.listening) {
+      await new Promise<void>((resolve, reject) => {
+        const onError = (err: NodeJS.ErrnoException) => reject(new StartError(`--peer-port ${this.opts.peerPort}: ${bindProblem(err)}`, { cause: err }))
+        this.client.once('error', onError)
+        this.client.once('listening', () => {
+          this.client.off('error', onError)
+          resolve()
+        })
+      })
+    }
     return this.client.torrentPort
   }
 
