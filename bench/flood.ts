@@ -49,13 +49,13 @@ export async function runFlood(bin: string, work: string, procs: Procs, o = { ra
     }
   })()
   let inFlight = 0
-  const sends: Array<Promise<void>> = []
+  const open = new Set<Promise<void>>()
   for (let i = 0; i < total; i++) {
     // Paced: envelope i leaves at i / rate seconds, or later when `concurrency` are still open.
     const due = started + (i * 1000) / o.rate
     const wait = due - performance.now()
     if (wait > 0) await new Promise((r) => setTimeout(r, wait))
-    while (inFlight >= o.concurrency) await Promise.race(sends)
+    while (inFlight >= o.concurrency) await Promise.race(open)
     inFlight++
     const s = fetch(`${url}/webhooks/distribution`, { method: 'POST', body: envelope(), headers: { 'content-type': 'application/vnd.docker.distribution.events.v1+json' } })
       .then(async (res) => {
@@ -64,11 +64,11 @@ export async function runFlood(bin: string, work: string, procs: Procs, o = { ra
       })
       .finally(() => {
         inFlight--
-        sends.splice(sends.indexOf(s), 1)
+        open.delete(s)
       })
-    sends.push(s)
+    open.add(s)
   }
-  await Promise.all(sends)
+  await Promise.all(open)
   const seconds = (performance.now() - started) / 1000
   done = true
   await probe
