@@ -37,7 +37,7 @@ function readPreheatRequest(body: unknown): { url: string; authorization: string
 export function preheatHandlers(deps: PreheatRoutesDeps) {
   return {
     async create(req: Request, res: Response): Promise<void> {
-      checkPreheatToken(req, deps.preheatToken)
+      checkPreheatToken(req, deps.preheatToken, deps.logger)
       const body = jsonBody(req)
       const { url, authorization } = shaped(() => readPreheatRequest(body))
       const target = preheatTargetOf(url, deps.origin)
@@ -49,7 +49,7 @@ export function preheatHandlers(deps: PreheatRoutesDeps) {
     },
 
     get(req: Request, res: Response): void {
-      checkPreheatToken(req, deps.preheatToken)
+      checkPreheatToken(req, deps.preheatToken, deps.logger)
       const id = /^\d{1,15}$/.test(req.params.id) ? Number(req.params.id) : NaN
       const job = Number.isSafeInteger(id) ? deps.jobs.get(id) : undefined
       if (!job) throw new AppError('PREHEAT_JOB_UNKNOWN', `no preheat job ${JSON.stringify(req.params.id)}`)

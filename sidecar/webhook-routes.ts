@@ -31,7 +31,7 @@ export function webhookHandlers(deps: WebhookDeps) {
   return {
     /** distribution's notification endpoint. */
     distribution(req: Request, res: Response): void {
-      checkWebhookToken(req, deps.webhookToken)
+      checkWebhookToken(req, deps.webhookToken, deps.logger)
       const type = mediaType(req)
       if (!ENVELOPE_TYPES.has(type)) throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${JSON.stringify(type)} is not a notification envelope`)
       const body = jsonBody(req)
@@ -40,7 +40,7 @@ export function webhookHandlers(deps: WebhookDeps) {
 
     /** Harbor's webhook policy, in its default or CloudEvents format. */
     harbor(req: Request, res: Response): void {
-      checkWebhookToken(req, deps.webhookToken)
+      checkWebhookToken(req, deps.webhookToken, deps.logger)
       const format = harborFormat(req)
       const body = jsonBody(req)
       acceptPush(deps, res, `harbor-${format}`, shaped(() => parseHarborEvent(body, format)), 202)
@@ -48,7 +48,7 @@ export function webhookHandlers(deps: WebhookDeps) {
 
     /** Harbor's Kraken preheat driver. It treats 208 as an error and any other 2xx as done. */
     kraken(req: Request, res: Response): void {
-      checkPreheatToken(req, deps.preheatToken)
+      checkPreheatToken(req, deps.preheatToken, deps.logger)
       const body = jsonBody(req)
       acceptPush(deps, res, 'kraken', shaped(() => parseKrakenNotification(body)), 200)
     },
