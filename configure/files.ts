@@ -19,9 +19,21 @@ async function readIfThere(file: string): Promise<string | undefined> {
   }
 }
 
-/** Refuses a directory that a symlink leads out of root: the join alone only checks the names. */
+/** The directory, or its nearest ancestor that exists: where a mkdir would start creating. */
+async function existingAncestor(dir: string): Promise<string> {
+  for (let d = dir; ; d = path.dirname(d)) {
+    try {
+      await fs.stat(d)
+      return d
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || d === path.dirname(d)) throw err
+    }
+  }
+}
+
+/** Refuses a directory that a symlink leads out of root, before anything is created: the join alone only checks the names. */
 async function checkInside(root: string, dir: string): Promise<void> {
-  const [realRoot, realDir] = await Promise.all([fs.realpath(root), fs.realpath(dir)])
+  const [realRoot, realDir] = await Promise.all([fs.realpath(root), existingAncestor(dir).then((d) => fs.realpath(d))])
   const rel = path.relative(realRoot, realDir)
   if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) throw new Error(`${dir} leads outside --root ${root} (through a symlink)`)
 }
@@ -33,8 +45,9 @@ async function checkInside(root: string, dir: string): Promise<void> {
  */
 export async function writeUnder(root: string, rel: string, content: (existing: string | undefined) => string, now: Date): Promise<Written> {
   const file = safeJoin(root, rel)
-  await fs.mkdir(path.dirname(file), { recursive: true })
+  await fs.mkdir(root, { recursive: true })
   await checkInside(root, path.dirname(file))
+  await fs.mkdir(path.dirname(file), { recursive: true })
   const existing = await readIfThere(file)
   const next = content(existing)
   if (existing === next) return { path: file, unchanged: true }
