@@ -150,17 +150,20 @@ export function loadAgentConfig(argv: string[]): Loaded<AgentConfig> {
 
 export function helpText(command: 'sidecar' | 'agent'): string {
   const specs = command === 'sidecar' ? sidecarOptions : agentOptions
-  const lines = specs.map((s) => {
-    const left = `  --${s.flag} ${s.arg}`.padEnd(34)
-    const def = s.required ? ' (required)' : s.default !== undefined ? ` (default: ${s.default})` : ''
-    return `${left}${s.help}${def}${s.repeatable ? ' [repeatable]' : ''}`
-  })
+  const rows: Array<[string, string]> = [
+    ['--config FILE', 'YAML file with the same keys; flags override it. It is watched: rate limits, cache bounds and the other live options change without a restart (default: none)'],
+    ...specs.map((s): [string, string] => {
+      const def = s.required ? ' (required)' : s.default !== undefined ? ` (default: ${s.default})` : ''
+      return [`--${s.flag} ${s.arg}`, `${s.help}${def}${s.repeatable ? ' [repeatable]' : ''}`]
+    }),
+    ['--help', 'show this help'],
+  ]
+  // The column is as wide as the longest flag and its argument, so none runs into its text.
+  const width = Math.max(...rows.map(([left]) => left.length)) + 2
   return [
     `Usage: layerseed ${command} [options]`,
     '',
     'Options (each can also be a key of the --config YAML file, without the dashes):',
-    `  --config FILE`.padEnd(34) + 'YAML file with the same keys; flags override it. It is watched: rate limits, cache bounds and the other live options change without a restart (default: none)',
-    ...lines,
-    `  --help`.padEnd(34) + 'show this help',
+    ...rows.map(([left, text]) => `  ${left.padEnd(width)}${text}`),
   ].join('\n')
 }

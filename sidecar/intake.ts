@@ -26,18 +26,36 @@ export async function acceptPush(intake: Intake, res: Response, source: PushSour
   res.status(status).json({ queued, duplicates, ignored: parsed.ignored })
 }
 
+/** Why a bearer check failed; never the token itself, which may be a near miss of the real one. */
+type Refusal = 'no Authorization header' | 'not a Bearer token' | 'wrong token' | 'no --preheat-token configured'
+
+function refusalOf(header: string | undefined, token: string): Refusal | undefined {
+  if (header === undefined || header.trim() === '') return 'no Authorization header'
+  if (!/^Bearer\s+\S/i.test(header)) return 'not a Bearer token'
+  return bearerMatches(header, token) ? undefined : 'wrong token'
+}
+
+/** A refused caller is logged at warn, so a misconfigured registry or a probe shows in the logs. */
+function refuse(req: Request, logger: Logger, check: Refusal, code: 'WEBHOOK_UNAUTHORIZED' | 'PREHEAT_UNAUTHORIZED', message?: string): never {
+  logger.warn({ remote: req.socket.remoteAddress, path: req.path, check }, 'request refused: bearer token check failed')
+  throw new AppError(code, message)
+}
+
 /** A registry webhook's bearer token, when one is configured; the token is read per request, so a live edit applies. */
-export function checkWebhookToken(req: Request, token: string | undefined): void {
-  if (token !== undefined && !bearerMatches(req.get('authorization'), token)) throw new AppError('WEBHOOK_UNAUTHORIZED')
+export function checkWebhookToken(req: Request, token: string | undefined, logger: Logger): void {
+  if (token === undefined) return
+  const refusal = refusalOf(req.get('authorization'), token)
+  if (refusal) refuse(req, logger, refusal, 'WEBHOOK_UNAUTHORIZED')
 }
 
 /**
  * Preheat endpoints hand the caller's credentials to the origin, so unlike the
  * webhook token this one is not optional: without it they refuse everyone.
  */
-export function checkPreheatToken(req: Request, token: string | undefined): void {
-  if (token === undefined) throw new AppError('PREHEAT_UNAUTHORIZED', 'preheat endpoints are disabled: no --preheat-token is configured')
-  if (!bearerMatches(req.get('authorization'), token)) throw new AppError('PREHEAT_UNAUTHORIZED')
+export function checkPreheatToken(req: Request, token: string | undefined, logger: Logger): void {
+  if (token === undefined) refuse(req, logger, 'no --preheat-token configured', 'PREHEAT_UNAUTHORIZED', 'preheat endpoints are disabled: no --preheat-token is configured')
+  const refusal = refusalOf(req.get('authorization'), token)
+  if (refusal) refuse(req, logger, refusal, 'PREHEAT_UNAUTHORIZED')
 }
 
 /** The media type of a request, without parameters, lower-cased. */

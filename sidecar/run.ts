@@ -16,7 +16,7 @@ import { RegistryTokenClient } from '../lib/registry/token-client.js'
 import { followRate, RateLimit } from '../lib/swarm/rate-limit.js'
 import { Swarm } from '../lib/swarm/swarm.js'
 import { withAnnounce } from '../lib/swarm/torrent.js'
-import type { SidecarConfig } from '../config/index.js'
+import { sidecarWarnings, type SidecarConfig } from '../config/index.js'
 import { LiveConfig } from '../config/live-config.js'
 import { BlobService } from './blob-service.js'
 import { InlinePolicy } from './inline.js'
@@ -62,6 +62,7 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
   const live = opts.live ?? LiveConfig.fixed(config, logger)
   const closing = new CloseStack(logger)
   closing.push('config', () => live.close())
+  for (const warning of sidecarWarnings(config)) logger.warn(warning)
   return closing.build(async () => {
     await prepareDataDir('--data-dir', config.dataDir)
     const server = await bindHttp('--listen', config.listen.host, config.listen.port)

@@ -39,7 +39,7 @@ export interface SidecarAppDeps {
 const WEBHOOK_BODY = rawBody(5 << 20)
 const PREHEAT_BODY = rawBody(1 << 20)
 
-type Check = (req: Request, token: string | undefined) => void
+type Check = (req: Request, token: string | undefined, logger: Logger) => void
 
 /**
  * Every route of the sidecar, in one place. Listening happens elsewhere, so
@@ -57,7 +57,7 @@ export function buildSidecarApp(deps: SidecarAppDeps): Express {
   const gate = inFlightLimit(() => deps.webhookConcurrency)
   const token = (check: Check, which: 'webhookToken' | 'preheatToken') => (req: Request, _res: Response, next: NextFunction) => {
     try {
-      check(req, deps[which])
+      check(req, deps[which], deps.logger)
       next()
     } catch (err) {
       next(err)
