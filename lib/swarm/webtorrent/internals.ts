@@ -43,6 +43,8 @@ export interface WireInternals extends EventEmitter {
   _layerseedOut?: (data: Uint8Array) => void
   /** Set by `placeBlocks`. */
   _layerseedPlace?: BlockPlacer
+  /** Set by `onViolation`: told of a message no honest peer sends. */
+  _layerseedViolation?: (reason: string) => void
   /** A piece message whose data is being copied into place. */
   _layerseedBlock?: { target: Uint8Array; filled: number; index: number; begin: number }
 }
