@@ -32,6 +32,8 @@ export interface RunningSidecar {
   readonly peerPort: number
   readonly url: string
   readonly blobs: BlobService
+  /** The swarm's peer counters, for metrics. */
+  readonly peers: Pick<Swarm, 'bannedPeers' | 'connectedPeers'>
   readonly queue: PreseedQueue
   readonly cache: BlobCache
   readonly live: LiveConfig<SidecarConfig>
@@ -161,6 +163,7 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       port: server.port,
       peerPort,
       url: localUrl(config.listen.host, server.port),
+      peers: swarm,
       blobs,
       queue,
       cache,

@@ -75,6 +75,7 @@ export interface TorrentInternals extends EventEmitter {
   peerId?: string
   _update(): void
   _updateWire(wire: WireInternals): void
+  _updateWireInterest(wire: WireInternals): void
   _hotswap(wire: WireInternals, index: number): boolean
   _markVerified(index: number): void
   _checkDone(): boolean
@@ -141,6 +142,8 @@ export const MEMBERS: readonly Member[] = [
   // Replaced by the piece picker and the peering rules (piece-picker.ts, peering.ts).
   { owner: 'Torrent.prototype', name: '_update', shape: fn(0) },
   { owner: 'Torrent.prototype', name: '_updateWire', shape: fn(1) },
+  // Called by the piece picker for a peer whose bitfield came with its handshake (piece-picker.ts).
+  { owner: 'Torrent.prototype', name: '_updateWireInterest', shape: fn(1) },
   { owner: 'Torrent.prototype', name: '_hotswap', shape: fn(2) },
   { owner: 'Torrent.prototype', name: '_markVerified', shape: fn(1) },
   { owner: 'Torrent.prototype', name: '_checkDone', shape: fn(0) },

@@ -108,6 +108,13 @@ export function takeOverRequests(torrent: Torrent, order: readonly number[], jud
   // Blocks this download asked a peer for are copied from the socket straight into their piece.
   torrent.on('wire', (wire: Wire) => {
     const w = wire as unknown as WireInternals
+    // webtorrent listens for the peer's bitfield only a microtask after this event, so a bitfield that
+    // came in the handshake's segment is missed and we never say we are interested: look at it once that is set up.
+    setImmediate(() => {
+      if (t.destroyed || w.destroyed) return
+      t._updateWireInterest(w)
+      t._update()
+    })
     placeBlocks(wire, (index, begin, length) => {
       const p = t.pieces[index]
       if (!(p instanceof BigPiece) || !w.requests.some((r) => r.piece === index && r.offset === begin && r.length === length)) return undefined
