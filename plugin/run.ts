@@ -28,6 +28,8 @@ export interface RunningAgent {
   readonly peerPort: number
   readonly url: string
   readonly cache: BlobCache
+  /** The swarm's peer counters, for metrics. */
+  readonly peers: Pick<Swarm, 'bannedPeers' | 'connectedPeers'>
   readonly live: LiveConfig<AgentConfig>
   /** Resolves when blobs cached by an earlier run are verified and seeding again. */
   readonly restored: Promise<number>
@@ -109,6 +111,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
       port: server.port,
       peerPort,
       url: localUrl(config.listen.host, server.port),
+      peers: swarm,
       cache,
       live,
       restored: restoreStored(cache, logger),

@@ -33,6 +33,8 @@ export interface RunningSidecar {
   readonly peerPort: number
   readonly url: string
   readonly blobs: BlobService
+  /** The swarm's peer counters, for metrics. */
+  readonly peers: Pick<Swarm, 'bannedPeers' | 'connectedPeers'>
   readonly queue: PreseedQueue
   readonly cache: BlobCache
   readonly live: LiveConfig<SidecarConfig>
@@ -80,11 +82,14 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       : undefined
     const announceFor = (ih: InfoHash) => (admission ? admission.announceUrl(announceUrl, ih) : announceUrl)
 
-    const tracker = new Tracker(admission ? { admit: (ih, params) => admission.refusal(ih, params) } : {})
+    const trackerLog = { clock, logger: logger.child({ part: 'tracker' }) }
+    const tracker = new Tracker(admission ? { ...trackerLog, admit: (ih, params) => admission.refusal(ih, params) } : trackerLog)
     closing.push('tracker', () => tracker.close())
     const swarm = new Swarm({ peerPort: config.peerPort, role: 'seeder', advertiseHost: config.advertiseHost, logger: logger.child({ part: 'swarm' }) })
     closing.push('swarm', () => swarm.close())
     const peerPort = await swarm.listening()
+    tracker.protect(swarm.peerId)
+    tracker.onDelist((_ih, peerId) => swarm.ban(peerId))
     const originRate = new RateLimit()
     closing.push('rate limits', followRate(live, 'uploadBytesPerSec', swarm.rates.upload))
     closing.push('origin rate', followRate(live, 'originBytesPerSec', originRate))
@@ -166,6 +171,7 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       port: server.port,
       peerPort,
       url: localUrl(config.listen.host, server.port),
+      peers: swarm,
       blobs,
       queue,
       cache,

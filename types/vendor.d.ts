@@ -95,6 +95,7 @@ declare module 'webtorrent' {
     uploaded: number
     peerPieces?: { get(index: number): boolean }
     destroyed: boolean
+    destroy(): void
     have(index: number): void
     haveAll(): void
     bitfield(bitfield: Uint8Array): void
@@ -134,6 +135,8 @@ declare module 'webtorrent' {
     storeCacheSlots?: number
     /** Choke peers that look like seeders (default true). */
     alwaysChokeSeeders?: boolean
+    /** Extra query parameters for each announce of this torrent. */
+    getAnnounceOpts?: () => Record<string, unknown>
   }
   export interface ClientOptions {
     peerId?: string

@@ -29,6 +29,13 @@ interface Offer {
  * other, over every host's uplink. A piece is offered again only if the peer
  * it went to left, or did not take it within five seconds, before anyone else
  * had it. A peer alone with the seeder is thus offered every piece in turn.
+ *
+ * A claim to hold a piece counts only when it can be true: the peer took
+ * that piece from the seeder, or says `have` for a piece that has left the
+ * seeder to someone. A bitfield or have-all at connect time is believed only
+ * for pieces the seeder sent on that connection, i.e. never: a peer that
+ * claims everything it never got would otherwise make the seeder stop
+ * offering, and stall every pull.
  */
 export function superSeed(t: Torrent, now: () => number = Date.now): void {
   let state: SeedState | undefined
@@ -46,7 +53,9 @@ class SeedState {
   /** Connected peers holding each piece. */
   private readonly holders: Uint16Array
   private readonly offers = new Map<number, Offer>()
-  private readonly wires = new Map<Wire, { mine: Set<number>; counted: Uint8Array }>()
+  private readonly wires = new Map<Wire, { mine: Set<number>; counted: Uint8Array; took: Uint8Array }>()
+  /** Pieces some peer requested from the seeder: copies of them can exist in the swarm. */
+  private readonly left: Uint8Array
 
   constructor(
     private readonly pieces: number,
@@ -54,31 +63,34 @@ class SeedState {
     private readonly now: () => number,
   ) {
     this.holders = new Uint16Array(pieces)
+    this.left = new Uint8Array(pieces)
   }
 
   add(wire: Wire): void {
-    const entry = { mine: new Set<number>(), counted: new Uint8Array(this.pieces) }
+    if (wire.destroyed) return
+    const entry = { mine: new Set<number>(), counted: new Uint8Array(this.pieces), took: new Uint8Array(this.pieces) }
     this.wires.set(wire, entry)
     sendEmptyBitfield(wire, this.pieces)
+    const holds = (i: number) => {
+      if (entry.counted[i]) return
+      entry.counted[i] = 1
+      this.holders[i]++
+      entry.mine.delete(i)
+      if (this.offers.get(i)?.wire === wire) this.offers.delete(i)
+    }
     const recount = () => {
-      for (let i = 0; i < this.pieces; i++) {
-        if (entry.counted[i] || wire.peerPieces?.get(i) !== true) continue
-        entry.counted[i] = 1
-        this.holders[i]++
-        entry.mine.delete(i)
-        if (this.offers.get(i)?.wire === wire) this.offers.delete(i)
-      }
+      for (let i = 0; i < this.pieces; i++) if (entry.took[i] && wire.peerPieces?.get(i) === true) holds(i)
       this.topUp(wire)
     }
     wire.on('bitfield', recount)
     wire.on('have-all', recount)
+    wire.on('request', (i: number) => {
+      if (!Number.isInteger(i) || i < 0 || i >= this.pieces) return
+      entry.took[i] = 1
+      this.left[i] = 1
+    })
     wire.on('have', (i: number) => {
-      if (i >= 0 && i < this.pieces && !entry.counted[i]) {
-        entry.counted[i] = 1
-        this.holders[i]++
-        entry.mine.delete(i)
-        if (this.offers.get(i)?.wire === wire) this.offers.delete(i)
-      }
+      if (Number.isInteger(i) && i >= 0 && i < this.pieces && (entry.took[i] || this.left[i])) holds(i)
       this.topUp(wire)
     })
     wire.on('have-none', () => this.topUp(wire))

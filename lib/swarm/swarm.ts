@@ -6,7 +6,7 @@ import { RateLimit } from './rate-limit.js'
 import { superSeed } from './super-seed.js'
 import { patchWires } from './webtorrent/wire-patches.js'
 import { checkInternals } from './webtorrent/check-internals.js'
-import { checkTorrent, hasPiece, isUploading, pieceCount, readPiece, throttleGroupsOf } from './webtorrent/torrent-state.js'
+import { checkTorrent, hasPiece, isUploading, openWires, pieceCount, readPiece, throttleGroupsOf } from './webtorrent/torrent-state.js'
 import { neverRequest, segmentOrder, takeOverRequests } from './webtorrent/piece-picker.js'
 import { pieceStoreFor, seedStoreFor, type PieceTarget } from './piece-store.js'
 import { safeJoin } from '../core/safe-path.js'
@@ -14,6 +14,12 @@ import { parseTorrent } from './torrent.js'
 import { applyPeering, type Self } from './webtorrent/peering.js'
 import { StartError } from '../core/errors.js'
 import { bindProblem } from '../core/bind.js'
+import { BanList } from './peer-bans.js'
+import { PeerGuard, type BanEvent } from './peer-guard.js'
+import { watchDesertion } from './desertion.js'
+
+/** Banned peers an announce reports to the tracker at most. */
+const MAX_REPORTED = 16
 
 /** Peer-id prefixes: they let a downloader tell the sidecar's seeder from other nodes. */
 export const PeerIdPrefix = { seeder: '-LS010S-', agent: '-LS010A-' } as const
@@ -29,6 +35,10 @@ export interface SwarmOptions {
   /** Sent to the tracker as `ip`, so peers on other hosts reach this one at a routable address. */
   readonly advertiseHost: string
   readonly logger: Logger
+  /** The peers this process refuses; one per process, so each Swarm builds its own unless given one. */
+  readonly bans?: BanList
+  /** Told of each peer a torrent of this swarm bans. */
+  readonly onBan?: (e: BanEvent) => void
 }
 
 export interface PeerBytes {
@@ -42,7 +52,10 @@ export interface Download {
   stream(): Readable
   /** Bytes received so far, by who sent them. */
   readonly received: PeerBytes
-  /** When the last bytes arrived from any peer (ms since the epoch). */
+  /**
+   * When the last piece verified (ms since the epoch; 0 before the first).
+   * Bytes that fail their hash are no progress, so a swarm of liars stalls.
+   */
   lastActivity(): number
   /** Distinct peers this download was connected to. */
   peersSeen(): number
@@ -56,6 +69,7 @@ export interface Download {
 export class Swarm {
   private readonly client: WebTorrent
   private readonly self: Self
+  private readonly bans: BanList
   /** Host-wide limits every peer connection passes through; HTTP transfers join them. */
   readonly rates: { readonly download: RateLimit; readonly upload: RateLimit }
 
@@ -72,6 +86,7 @@ export class Swarm {
   constructor(private readonly opts: SwarmOptions) {
     checkInternals()
     patchWires()
+    this.bans = opts.bans ?? new BanList({ now: Date.now })
     const peerId = Buffer.concat([Buffer.from(PeerIdPrefix[opts.role]), randomBytes(12)]).toString('hex')
     this.client = new WebTorrent({
       peerId,
@@ -85,7 +100,7 @@ export class Swarm {
       tracker: { getAnnounceOpts: () => ({ ip: opts.advertiseHost }) },
     })
     this.client.on('error', (err: unknown) => opts.logger.error({ err }, 'swarm error'))
-    this.self = { peerId, addr: () => `${opts.advertiseHost}:${this.client.torrentPort}` }
+    this.self = { peerId, addr: () => `${opts.advertiseHost}:${this.client.torrentPort}`, refused: (addr) => this.bans.isBanned({ addr }) }
     let groups: ReturnType<typeof throttleGroupsOf>
     try {
       groups = throttleGroupsOf(this.client)
@@ -94,6 +109,30 @@ export class Swarm {
       throw err
     }
     this.rates = { download: new RateLimit(groups.down), upload: new RateLimit(groups.up) }
+  }
+
+  /** This process's hex peer id. */
+  get peerId(): string {
+    return this.self.peerId
+  }
+
+  /** Peers banned since the process started (a metrics counter). */
+  get bannedPeers(): number {
+    return this.bans.total
+  }
+
+  /** Distinct peers connected now, over all torrents (a metrics gauge). */
+  get connectedPeers(): number {
+    return new Set(this.client.torrents.flatMap((t) => openWires(t).map((w) => w.peerId))).size
+  }
+
+  /**
+   * Bans a peer others found lying (the tracker delisted it): it is refused
+   * and dropped from every torrent, so a seeder stops counting its claims.
+   */
+  ban(peerId: string): void {
+    if (!this.bans.isBanned({ peerId })) this.bans.ban({ peerId })
+    for (const t of this.client.torrents) for (const w of openWires(t)) if (w.peerId === peerId) w.destroy()
   }
 
   /** Resolves once the peer port is bound; a port that cannot be bound rejects with a StartError naming it. */
@@ -118,6 +157,7 @@ export class Swarm {
     await new Promise<void>((resolve, reject) => {
       const t = this.client.add(torrent, { store, storeCacheSlots: 0, skipVerify: true, alwaysChokeSeeders: false }, whenReady(() => resolve(), reject))
       t.once('error', reject)
+      new PeerGuard(t, this.bans, this.opts.logger, this.opts.onBan)
       applyPeering(t, this.self)
       neverRequest(t)
       if (this.opts.role === 'seeder') superSeed(t)
@@ -129,25 +169,34 @@ export class Swarm {
     const received: PeerBytes = { seeder: 0, peers: 0 }
     let last = 0
     const seen = new Set<string>()
+    let guard: PeerGuard | undefined
+    // Each announce names the peers this download banned, so the tracker can stop handing them out.
+    const getAnnounceOpts = () => (guard?.banned.size ? { banned: [...guard.banned].slice(0, MAX_REPORTED) } : {})
     const t = await new Promise<Torrent>((resolve, reject) => {
-      const added = this.client.add(torrent, { store: pieceStoreFor(target), storeCacheSlots: 0, deselect: true, alwaysChokeSeeders: false }, whenReady(resolve, reject))
+      const added = this.client.add(torrent, { store: pieceStoreFor(target), storeCacheSlots: 0, deselect: true, alwaysChokeSeeders: false, getAnnounceOpts }, whenReady(resolve, reject))
       added.once('error', reject)
+      guard = new PeerGuard(added, this.bans, this.opts.logger, this.opts.onBan)
       applyPeering(added, this.self)
+    })
+    const g = guard!
+    const deserted = new AbortController()
+    watchDesertion(t, deserted, (w) => isSeederPeerId(w.peerId), (w) => g.usable(w))
+    t.on('verified', () => {
+      last = Date.now()
     })
     t.on('wire', (wire: Wire) => {
       wire.on('download', (n: number) => {
         seen.add(wire.peerId)
-        last = Date.now()
         if (isSeederPeerId(wire.peerId)) received.seeder += n
         else received.peers += n
       })
     })
     const n = pieceCount(t)
     if (n > 0) {
-      takeOverRequests(t, segmentOrder(n))
+      takeOverRequests(t, segmentOrder(n), g)
       t.select(0, n - 1)
     }
-    return { torrent: t, received, stream: () => Readable.from(verifiedInOrder(t)), lastActivity: () => last, peersSeen: () => seen.size }
+    return { torrent: t, received, stream: () => Readable.from(verifiedInOrder(t, deserted.signal)), lastActivity: () => last, peersSeen: () => seen.size }
   }
 
   /**
@@ -193,8 +242,8 @@ function whenReady(resolve: (t: Torrent) => void, reject: (err: unknown) => void
   }
 }
 
-/** The blob's bytes in order, each piece as soon as it and all before it are verified. */
-async function* verifiedInOrder(t: Torrent): AsyncGenerator<Buffer> {
+/** The blob's bytes in order, each piece as soon as it and all before it are verified; fails once `deserted` aborts. */
+async function* verifiedInOrder(t: Torrent, deserted: AbortSignal): AsyncGenerator<Buffer> {
   const n = pieceCount(t)
   for (let i = 0; i < n; i++) {
     if (!hasPiece(t, i)) {
@@ -208,14 +257,18 @@ async function* verifiedInOrder(t: Torrent): AsyncGenerator<Buffer> {
           cleanup()
           reject(err ?? new Error('torrent closed'))
         }
+        const onDeserted = () => onGone(deserted.reason instanceof Error ? deserted.reason : new Error('every peer left'))
         const cleanup = () => {
           t.off('verified', onVerified)
           t.off('error', onGone)
           t.off('close', onGone)
+          deserted.removeEventListener('abort', onDeserted)
         }
         t.on('verified', onVerified)
         t.once('error', onGone)
         t.once('close', onGone)
+        if (deserted.aborted) return onDeserted()
+        deserted.addEventListener('abort', onDeserted)
         if (hasPiece(t, i)) onVerified(i)
       })
     }

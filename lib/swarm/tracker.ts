@@ -2,28 +2,46 @@ import { isIP } from 'node:net'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import bencode from 'bencode'
 import TrackerServer from 'bittorrent-tracker/server'
+import type { Clock } from '../core/clock.js'
 import type { InfoHash } from '../core/domain.js'
+import type { Logger } from '../core/logger.js'
 import { isSeederPeerId } from './swarm.js'
 import { checkInternals } from './webtorrent/check-internals.js'
-import { countPeers, forgetPeers } from './webtorrent/tracker-peers.js'
+import { countPeers, forgetPeers, removePeersWhere } from './webtorrent/tracker-peers.js'
+import { reportedIds, TrackerBans } from './tracker-bans.js'
 
 export interface TrackerOptions {
   /** Swarm admission: why an announce for an issued info-hash is refused, or undefined to let it pass. */
   readonly admit?: (infoHash: string, params: Record<string, unknown>) => string | undefined
+  /** For the delisting of reported peers. */
+  readonly clock?: Pick<Clock, 'now'>
+  readonly logger?: Logger
+  /** Distinct reporters that delist a peer (default 2). */
+  readonly reportsToDelist?: number
 }
 
 /**
  * The swarm's HTTP tracker. It answers only for info-hashes this sidecar
  * issued, so the sidecar's port is no open tracker for anything else; with
  * admission, only peers that `admit` lets in.
+ *
+ * An admitted peer's announce may name peers it banned (`banned=<hex peer
+ * id>`, repeatable): a peer reported by enough distinct peers is dropped from
+ * the torrent's list and its own announces are refused for a while
+ * (`TrackerBans`). The reports ride on announces the agents make anyway, so
+ * they are authenticated exactly as announces are.
  */
 export class Tracker {
   private readonly issued = new Set<string>()
   private readonly server: TrackerServer
+  private readonly bans: TrackerBans
+  private readonly protectedIds = new Set<string>()
+  private delistHook: ((infoHash: string, peerId: string) => void) | undefined
 
   /** Throws, before the server is built, if the installed bittorrent-tracker lacks a member `forget` or `agentPeers` relies on. */
   constructor(private readonly opts: TrackerOptions = {}) {
     checkInternals()
+    this.bans = new TrackerBans(opts.clock ?? { now: Date.now }, opts.reportsToDelist)
     this.server = new TrackerServer({
       http: false,
       udp: false,
@@ -32,10 +50,38 @@ export class Tracker {
       trustProxy: true,
       filter: (infoHash, params, cb) => {
         if (!this.issued.has(infoHash)) return cb(new Error('info-hash was not issued by this sidecar'))
-        const refused = this.opts.admit?.(infoHash, params)
+        const refused = this.opts.admit?.(infoHash, params) ?? this.delistedRefusal(infoHash, params)
+        if (refused === undefined) this.takeReports(infoHash, params)
         cb(refused === undefined ? null : new Error(refused))
       },
     })
+  }
+
+  /** A peer id reports never delist: this sidecar's own seeder. */
+  protect(peerId: string): void {
+    this.protectedIds.add(peerId)
+  }
+
+  /** Told of each peer delisted, so the sidecar's seeder can drop it too. */
+  onDelist(fn: (infoHash: string, peerId: string) => void): void {
+    this.delistHook = fn
+  }
+
+  private delistedRefusal(infoHash: string, params: Record<string, unknown>): string | undefined {
+    const peerId = typeof params.peer_id === 'string' ? params.peer_id : undefined
+    const addr = typeof params.addr === 'string' ? params.addr : undefined
+    return this.bans.delisted(infoHash, { peerId, addr }) ? 'this peer was reported for sending bad data and is delisted for a while' : undefined
+  }
+
+  private takeReports(infoHash: string, params: Record<string, unknown>): void {
+    const reporter = params.peer_id
+    if (params.banned === undefined || typeof reporter !== 'string') return
+    for (const id of reportedIds(params.banned).slice(0, 16)) {
+      if (this.protectedIds.has(id) || !this.bans.report(infoHash, id, reporter)) continue
+      for (const addr of removePeersWhere(this.server, infoHash, (p) => p === id)) this.bans.delist(infoHash, { addr })
+      this.opts.logger?.warn({ infoHash, peerId: id, delistMs: this.bans.ttlMs }, 'peer delisted by the tracker: agents reported it for sending bad data')
+      this.delistHook?.(infoHash, id)
+    }
   }
 
   issue(infoHash: InfoHash): void {

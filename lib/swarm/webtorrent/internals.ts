@@ -43,6 +43,8 @@ export interface WireInternals extends EventEmitter {
   _layerseedOut?: (data: Uint8Array) => void
   /** Set by `placeBlocks`. */
   _layerseedPlace?: BlockPlacer
+  /** Set by `onViolation`: told of a message no honest peer sends. */
+  _layerseedViolation?: (reason: string) => void
   /** A piece message whose data is being copied into place. */
   _layerseedBlock?: { target: Uint8Array; filled: number; index: number; begin: number }
 }
@@ -73,6 +75,7 @@ export interface TorrentInternals extends EventEmitter {
   peerId?: string
   _update(): void
   _updateWire(wire: WireInternals): void
+  _updateWireInterest(wire: WireInternals): void
   _hotswap(wire: WireInternals, index: number): boolean
   _markVerified(index: number): void
   _checkDone(): boolean
@@ -139,6 +142,8 @@ export const MEMBERS: readonly Member[] = [
   // Replaced by the piece picker and the peering rules (piece-picker.ts, peering.ts).
   { owner: 'Torrent.prototype', name: '_update', shape: fn(0) },
   { owner: 'Torrent.prototype', name: '_updateWire', shape: fn(1) },
+  // Called by the piece picker for a peer whose bitfield came with its handshake (piece-picker.ts).
+  { owner: 'Torrent.prototype', name: '_updateWireInterest', shape: fn(1) },
   { owner: 'Torrent.prototype', name: '_hotswap', shape: fn(2) },
   { owner: 'Torrent.prototype', name: '_markVerified', shape: fn(1) },
   { owner: 'Torrent.prototype', name: '_checkDone', shape: fn(0) },

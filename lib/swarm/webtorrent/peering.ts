@@ -5,6 +5,8 @@ export interface Self {
   readonly peerId: string
   /** `host:port` other peers reach this process at. */
   readonly addr: () => string
+  /** Addresses not to dial: banned peers the tracker may still hand out. */
+  readonly refused?: (addr: string) => boolean
 }
 
 /**
@@ -20,12 +22,13 @@ export interface Self {
  *   only, then every 10 s keeps the peers it downloads fastest from and chokes
  *   the rest, including any peer it took for a seeder because its bitfield
  *   came late. Add torrents with `alwaysChokeSeeders: false` as well.
+ * - No dialling a banned peer's address (`refused`).
  */
 export function applyPeering(torrent: Torrent, self: Self): void {
   const t = torrent as unknown as TorrentInternals
   t.peerId = self.peerId
   const validAddr = t._validAddr.bind(t)
-  t._validAddr = (addr) => addr !== self.addr() && validAddr(addr)
+  t._validAddr = (addr) => addr !== self.addr() && self.refused?.(addr) !== true && validAddr(addr)
   t._rechoke = () => {
     for (const w of t.wires) if (w.peerInterested) w.unchoke()
   }

@@ -11,6 +11,14 @@ const PIPELINE_SECONDS = 0.5
 const MIN_BLOCKS_IN_FLIGHT = 2
 const MAX_BLOCKS_IN_FLIGHT = 32
 
+/** What a download decides about its peers, told what the picker sees. */
+export interface PieceJudge {
+  /** A piece failed its SHA-1; `senders` sent its blocks. */
+  failed(index: number, senders: readonly Wire[]): void
+  /** Whether a peer may still be asked for pieces. */
+  usable(wire: Wire): boolean
+}
+
 /**
  * Takes over requesting for one download. webtorrent re-plans every peer
  * after every 16 KiB block and every `have`, walking its selections with a
@@ -20,8 +28,12 @@ const MAX_BLOCKS_IN_FLIGHT = 32
  * is asked for the pieces it has in this agent's own order (`segmentOrder`),
  * enough to keep half a second of its rate in flight, and a piece is checked
  * against its SHA-1 and handed to the store as soon as its last block is in.
+ *
+ * A piece is asked from one peer while that peer is there to answer, so a
+ * piece that fails its hash names its sender; a failed piece is not asked
+ * again from the one peer that sent it.
  */
-export function takeOverRequests(torrent: Torrent, order: readonly number[]): void {
+export function takeOverRequests(torrent: Torrent, order: readonly number[], judge: PieceJudge): void {
   const t = torrent as unknown as TorrentInternals
   for (let i = 0; i < t.pieces.length; i++) {
     const p = t.pieces[i]
@@ -29,15 +41,28 @@ export function takeOverRequests(torrent: Torrent, order: readonly number[]): vo
   }
   // webtorrent's own requesting paths stay unused: hot-swapping would cancel blocks by its 16 KiB numbering.
   t._hotswap = () => false
+  const senders = new Map<BigPiece, Set<WireInternals>>()
+  const owner = new Map<number, WireInternals>()
+  const avoid = new Map<number, Set<WireInternals>>()
+  const takenByOther = (i: number, wire: WireInternals) => {
+    const o = owner.get(i)
+    return o !== undefined && o !== wire && !o.destroyed && !o.peerChoking
+  }
 
   const completed = (index: number, piece: BigPiece) => {
     const buf = piece.flush()
     if (!buf) return
+    const from = [...(senders.get(piece) ?? [])]
+    senders.delete(piece)
+    owner.delete(index)
     if (createHash('sha1').update(buf).digest('hex') !== t._hashes[index]) {
       t.pieces[index] = new BigPiece(piece.length)
+      if (from.length === 1) avoid.set(index, (avoid.get(index) ?? new Set()).add(from[0]))
       t.emit('warning', new Error(`piece ${index} failed verification`))
+      judge.failed(index, from as unknown as Wire[])
       return
     }
+    avoid.delete(index)
     t.store.put(index, buf, (err) => {
       if (t.destroyed) return
       if (err) return t._destroy(err)
@@ -53,10 +78,14 @@ export function takeOverRequests(torrent: Torrent, order: readonly number[]): vo
     if (!(piece instanceof BigPiece)) return false
     const block = piece.reserve()
     if (block < 0) return false
+    owner.set(index, wire)
     wire.request(index, block * BLOCK_LENGTH, piece.blockLength(block), (err, data) => {
       if (t.destroyed || t.pieces[index] !== piece) return
       if (err || !data) piece.cancel(block)
-      else if (piece.set(block, data)) completed(index, piece)
+      else {
+        senders.set(piece, (senders.get(piece) ?? new Set()).add(wire))
+        if (piece.set(block, data)) completed(index, piece)
+      }
       t._update()
     })
     return true
@@ -64,13 +93,13 @@ export function takeOverRequests(torrent: Torrent, order: readonly number[]): vo
 
   let first = 0
   t._updateWire = (wire) => {
-    if (wire.destroyed || wire.peerChoking) return
+    if (wire.destroyed || wire.peerChoking || !judge.usable(wire as unknown as Wire)) return
     const want = blocksInFlight(wire)
     if (wire.requests.length >= want) return
     while (first < order.length && t.bitfield.get(order[first])) first++
     for (let k = first; k < order.length && wire.requests.length < want; k++) {
       const i = order[k]
-      if (t.bitfield.get(i) || !wire.peerPieces.get(i)) continue
+      if (t.bitfield.get(i) || !wire.peerPieces.get(i) || takenByOther(i, wire) || avoid.get(i)?.has(wire)) continue
       // Bounded: each successful request reserves one of the piece's blocks.
       while (wire.requests.length < want && request(wire, i));
     }
@@ -79,6 +108,13 @@ export function takeOverRequests(torrent: Torrent, order: readonly number[]): vo
   // Blocks this download asked a peer for are copied from the socket straight into their piece.
   torrent.on('wire', (wire: Wire) => {
     const w = wire as unknown as WireInternals
+    // webtorrent listens for the peer's bitfield only a microtask after this event, so a bitfield that
+    // came in the handshake's segment is missed and we never say we are interested: look at it once that is set up.
+    setImmediate(() => {
+      if (t.destroyed || w.destroyed) return
+      t._updateWireInterest(w)
+      t._update()
+    })
     placeBlocks(wire, (index, begin, length) => {
       const p = t.pieces[index]
       if (!(p instanceof BigPiece) || !w.requests.some((r) => r.piece === index && r.offset === begin && r.length === length)) return undefined

@@ -43,3 +43,6 @@ export function sendEmptyBitfield(wire: Wire, pieces: number): void {
   w.haveAll = () => send(Buffer.alloc(Math.ceil(pieces / 8)))
   w.bitfield = () => send(Buffer.alloc(Math.ceil(pieces / 8)))
 }
+
+/** The torrent's connections that are still open. */
+export const openWires = (t: Torrent): Wire[] => internals(t).wires.filter((w) => !w.destroyed) as unknown as Wire[]

@@ -18,3 +18,12 @@ export function countPeers(server: object, infoHash: string, counts: (peerId: st
   for (const id of swarm.peers.keys) if (counts(swarm.peers.peek(id)?.peerId)) n++
   return n
 }
+
+/** Removes the peers of the swarm of `infoHash` (hex) whose hex peer id `matches`; returns their keys (`ip:port` for HTTP peers). */
+export function removePeersWhere(server: object, infoHash: string, matches: (peerId: string | undefined) => boolean): string[] {
+  const swarm = (server as TrackerInternals).torrents[infoHash]
+  if (!swarm) return []
+  const gone = swarm.peers.keys.filter((id) => matches(swarm.peers.peek(id)?.peerId))
+  for (const id of gone) swarm.peers.remove(id)
+  return gone
+}

@@ -5,6 +5,16 @@ export function placeBlocks(wire: object, placer: BlockPlacer): void {
   ;(wire as WireInternals)._layerseedPlace = placer
 }
 
+/**
+ * Tells `fn` when the peer on `wire` sends a block nobody asked it for (or
+ * of another length than asked), or a message the parser refuses. Blocks are
+ * checked here because bittorrent-protocol drops an unrequested block
+ * silently, so a peer could flood a download with them forever.
+ */
+export function onViolation(wire: object, fn: (reason: string) => void): void {
+  ;(wire as WireInternals)._layerseedViolation = fn
+}
+
 const WIRE_PATCHED = Symbol.for('layerseed.wireProto')
 
 /**
@@ -28,6 +38,15 @@ export function patchWireParser(proto: WireInternals & { [WIRE_PATCHED]?: true }
     if (this._finished) return undefined
     out(data)
     return true
+  }
+  const onPiece = proto._onPiece
+  proto._onPiece = function (this: WireInternals, index: number, offset: number, buf: Uint8Array) {
+    if (!this.requests.some((r) => r.piece === index && r.offset === offset && r.length === buf.length)) {
+      const asked = this.requests.find((r) => r.piece === index && r.offset === offset)
+      this._layerseedViolation?.(asked ? `a block of ${buf.length} bytes where ${asked.length} were asked for` : `a block never asked for (piece ${index}, offset ${offset})`)
+      return
+    }
+    onPiece.call(this, index, offset, buf)
   }
   const concatWrite = proto._write
   const onMessage = proto._onMessage

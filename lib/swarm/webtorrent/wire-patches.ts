@@ -57,6 +57,7 @@ function directPipes(peer: PeerInternals, conn: Socket, wire: WireInternals): vo
       wire._write(chunk, noop)
     } catch (err) {
       // A message the parser cannot take: drop this peer, as a stream error would.
+      wire._layerseedViolation?.(`a message the parser refuses: ${err instanceof Error ? err.message : String(err)}`)
       peer.destroy(err instanceof Error ? err : new Error(String(err)))
     }
   }
