@@ -2,7 +2,7 @@ import path from 'node:path'
 import type { JoseTokenVerifier } from '../lib/auth/jose-verifier.js'
 import { followKeyFiles } from '../lib/auth/live-keys.js'
 import { authSettingsOf, tokenAuth } from '../lib/auth/setup.js'
-import type { BlobCache } from '../lib/cache/blob-cache.js'
+import type { BlobCache, CacheHooks } from '../lib/cache/blob-cache.js'
 import { openCache, restoreStored } from '../lib/cache/open.js'
 import { CloseStack } from '../lib/core/close-stack.js'
 import type { Clock } from '../lib/core/clock.js'
@@ -79,17 +79,13 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     closing.push('upload rate', followRate(live, 'uploadBytesPerSec', swarm.rates.upload))
     const sidecars = new SidecarClient(config.sidecars, Math.max(config.p2pStallTimeoutMs, 5_000))
 
-    const { cache, close: closeCache } = await openCache({
-      dataDir: config.dataDir,
-      live,
-      clock,
-      logger: logger.child({ part: 'cache' }),
-      hooks: {
-        busy: (d) => swarm.uploading(d.hex),
-        evicted: (d) => swarm.removeNamed(d.hex),
-        verified: (info, hashes) => swarm.seed(buildTorrent(info.digest, hashes, sidecars.announceUrl).torrent, path.dirname(info.path)),
-      },
-    })
+    // What the cache tells the process: peers taking a blob keep it, an evicted one stops seeding, a verified one seeds.
+    const hooks: CacheHooks = {
+      busy: (d) => swarm.uploading(d.hex),
+      evicted: (d) => swarm.removeNamed(d.hex),
+      verified: (info, hashes) => swarm.seed(buildTorrent(info.digest, hashes, sidecars.announceUrl).torrent, path.dirname(info.path)),
+    }
+    const { cache, close: closeCache } = await openCache({ dataDir: config.dataDir, live, clock, logger: logger.child({ part: 'cache' }), hooks })
     closing.push('cache', closeCache)
 
     const upstreams = new Upstreams(config.upstreams)

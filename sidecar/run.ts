@@ -3,7 +3,7 @@ import type { JoseTokenVerifier } from '../lib/auth/jose-verifier.js'
 import { followKeyFiles } from '../lib/auth/live-keys.js'
 import { authSettingsOf, tokenAuth } from '../lib/auth/setup.js'
 import { SwarmCredentials, swarmSecret } from '../lib/auth/swarm-credential.js'
-import type { BlobCache } from '../lib/cache/blob-cache.js'
+import type { BlobCache, CacheHooks } from '../lib/cache/blob-cache.js'
 import { openCache, restoreStored } from '../lib/cache/open.js'
 import { CloseStack } from '../lib/core/close-stack.js'
 import type { Clock } from '../lib/core/clock.js'
@@ -95,17 +95,13 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
     closing.push('origin rate', followRate(live, 'originBytesPerSec', originRate))
     const seeding = new Seeding({ swarm, tracker, announceUrl: announceFor })
 
-    const { cache, close: closeCache } = await openCache({
-      dataDir: config.dataDir,
-      live,
-      clock,
-      logger: logger.child({ part: 'cache' }),
-      hooks: {
-        busy: (d) => swarm.uploading(d.hex),
-        evicted: (d) => seeding.unseed(d),
-        verified: async (info, hashes) => void (await seeding.seed(info, hashes)),
-      },
-    })
+    // What the cache tells the process: peers taking a blob keep it, an evicted one stops seeding, a verified one seeds.
+    const hooks: CacheHooks = {
+      busy: (d) => swarm.uploading(d.hex),
+      evicted: (d) => seeding.unseed(d),
+      verified: async (info, hashes) => void (await seeding.seed(info, hashes)),
+    }
+    const { cache, close: closeCache } = await openCache({ dataDir: config.dataDir, live, clock, logger: logger.child({ part: 'cache' }), hooks })
     closing.push('cache', closeCache)
     const blobs = new BlobService({
       store: cache,
