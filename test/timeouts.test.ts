@@ -14,11 +14,12 @@ describe('timeouts', () => {
     const server = http.createServer((_req, res) => {
       res.writeHead(200, { 'content-length': '6' })
       res.write('abc')
-      setTimeout(() => res.end('def'), 400)
+      // Far past the headers timeout, which is itself generous, so a busy machine does not trip it.
+      setTimeout(() => res.end('def'), 2_500)
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     try {
-      const client = new RegistryClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 150)
+      const client = new RegistryClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 1_000)
       const blob = await client.openBlob(RepoName.parse('a/b'), Digest.fromHex('0'.repeat(64)))
       let body = ''
       for await (const c of blob.stream) body += String(c)
