@@ -10,7 +10,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { makeOciImage } from '../demo/image.js'
 import { waitFor } from '../demo/process.js'
+import { startRegistry } from '../demo/registry.js'
+import { skopeoPull, skopeoPush } from '../demo/skopeo.js'
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const { version } = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string }
@@ -52,24 +55,68 @@ describe('the packed tarball', () => {
   })
 
   it('runs a sidecar that serves until it is stopped', async () => {
-    const dataDir = path.join(tmp, 'sidecar-data')
-    const child = spawn(bin, ['sidecar', '--origin', 'http://127.0.0.1:9', '--listen', '127.0.0.1:0', '--peer-port', '0', '--data-dir', dataDir, '--min-free-disk', '0'], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] })
+    const sidecar = await startInstalled(['sidecar', '--origin', 'http://127.0.0.1:9', '--listen', '127.0.0.1:0', '--peer-port', '0', '--data-dir', path.join(tmp, 'sidecar-data'), '--min-free-disk', '0'], 'sidecar listening')
     try {
-      let out = ''
-      child.stdout.on('data', (c: Buffer) => (out += c.toString()))
-      let port = 0
-      await waitFor(async () => {
-        if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${out}`)
-        const line = out.split('\n').find((l) => l.includes('sidecar listening'))
-        port = line ? (JSON.parse(line) as { port: number }).port : 0
-        return port > 0
-      }, { timeoutMs: 20_000, intervalMs: 50, what: 'the installed sidecar to listen' })
-      assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200)
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-      child.kill('SIGTERM')
-      assert.equal(await exited, 0)
+      assert.equal((await fetch(`http://127.0.0.1:${sidecar.port}/healthz`)).status, 200)
+      assert.equal(await sidecar.stop(), 0)
     } finally {
-      child.kill('SIGKILL')
+      sidecar.kill()
+    }
+  })
+
+  it('pulls an image through an installed agent from an installed sidecar, with skopeo, byte for byte', async () => {
+    const registry = await startRegistry({ dir: path.join(tmp, 'registry') })
+    const running: Installed[] = []
+    try {
+      const image = await makeOciImage(path.join(tmp, 'image'), { layerSizes: [2_000_000, 500_000] })
+      await skopeoPush(image, registry.host, 'library/app:1.0')
+      const sidecar = await startInstalled(['sidecar', '--origin', registry.url, '--listen', '127.0.0.1:0', '--peer-port', '0', '--data-dir', path.join(tmp, 'pull-sidecar'), '--min-free-disk', '0'], 'sidecar listening')
+      running.push(sidecar)
+      const agent = await startInstalled(['agent', '--sidecar', `http://127.0.0.1:${sidecar.port}`, '--upstream', registry.url, '--listen', '127.0.0.1:0', '--peer-port', '0', '--data-dir', path.join(tmp, 'pull-agent'), '--min-free-disk', '0'], 'agent listening')
+      running.push(agent)
+      const pulled = await skopeoPull({ source: `${registry.host}/library/app:1.0`, destDir: path.join(tmp, 'pulled'), mirror: `127.0.0.1:${agent.port}`, workDir: path.join(tmp, 'skopeo') })
+      for (const b of image.blobs()) assert.deepEqual(fs.readFileSync(pulled.blobPath(b.digest)), fs.readFileSync(b.path), `${b.digest} as pushed`)
+      const stats = (await (await fetch(`http://127.0.0.1:${agent.port}/v1/stats`)).json()) as { bytesBySource: Record<string, number> }
+      const served = Object.values(stats.bytesBySource).reduce((a, n) => a + n, 0)
+      assert.equal(served, image.blobs().reduce((a, b) => a + b.size, 0), 'every blob went through the agent')
+    } finally {
+      for (const r of running.reverse()) await r.stop().catch(() => r.kill())
+      await registry.stop()
     }
   })
 })
+
+interface Installed {
+  readonly port: number
+  /** SIGTERM, then the exit code. */
+  stop(): Promise<number | null>
+  kill(): void
+}
+
+/** Runs the installed CLI until its log line `ready` names the port it listens on. */
+async function startInstalled(args: string[], ready: string): Promise<Installed> {
+  const child = spawn(bin, args, { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  let port = 0
+  try {
+    await waitFor(async () => {
+      if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${out}`)
+      const line = out.split('\n').find((l) => l.includes(ready))
+      port = line ? (JSON.parse(line) as { port: number }).port : 0
+      return port > 0
+    }, { timeoutMs: 20_000, intervalMs: 50, what: `the installed ${args[0]} to listen` })
+  } catch (err) {
+    child.kill('SIGKILL')
+    throw err
+  }
+  return {
+    port,
+    stop: () => {
+      child.kill('SIGTERM')
+      return exited
+    },
+    kill: () => child.kill('SIGKILL'),
+  }
+}
