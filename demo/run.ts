@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { cacheDefaults } from '../config/index.js'
+import { loadAgentConfig, loadSidecarConfig, type Loaded } from '../config/index.js'
 import { systemClock } from '../lib/core/clock.js'
 import { Digest } from '../lib/core/domain.js'
 import { createLogger } from '../lib/core/logger.js'
@@ -57,14 +57,14 @@ export async function runDemo(argv: string[]): Promise<number> {
     proxy = await startCountingProxy(registry.url)
     say(`registry      ${registry.url} (blob reads counted at ${proxy.url})`)
     sidecar = await runSidecar({
-      config: Object.freeze({ ...cacheDefaults(), listen: { host: '127.0.0.1', port: sidecarPort }, origin: proxy.url, dataDir: path.join(root, 'sidecar'), webhookToken: token, advertiseHost: '127.0.0.1', peerPort: 0, fetchConcurrency: 4, queueMax: 10000, intakeRetryForMs: 1_800_000, webhookConcurrency: 32, swarmCredentialTtlMs: 3_600_000, logLevel: 'warn' as const }),
+      config: configOf(loadSidecarConfig(['--listen', `127.0.0.1:${sidecarPort}`, '--origin', proxy.url, '--data-dir', path.join(root, 'sidecar'), '--webhook-token', token, '--peer-port', '0', '--log-level', 'warn'])),
       logger: logger.child({ process: 'sidecar' }),
       clock: systemClock,
     })
     say(`sidecar       ${sidecar.url}`)
     for (const name of ['agent-1', 'agent-2']) {
       const agent = await runAgent({
-        config: Object.freeze({ ...cacheDefaults(), listen: { host: '127.0.0.1', port: 0 }, sidecars: [sidecar.url], upstreams: [proxy.url], dataDir: path.join(root, name), advertiseHost: '127.0.0.1', peerPort: 0, p2pStallTimeoutMs: 10_000, httpMaxBytes: 1 << 20, httpAloneMaxBytes: 8 << 20, logLevel: 'warn' as const }),
+        config: configOf(loadAgentConfig(['--listen', '127.0.0.1:0', '--sidecar', sidecar.url, '--upstream', proxy.url, '--data-dir', path.join(root, name), '--peer-port', '0', '--log-level', 'warn'])),
         logger: logger.child({ process: name }),
         clock: systemClock,
       })
@@ -108,4 +108,10 @@ export async function runDemo(argv: string[]): Promise<number> {
 async function statsOf(agent: RunningAgent): Promise<SourceBytes> {
   const res = await fetch(`${agent.url}/v1/stats`)
   return ((await res.json()) as { bytesBySource: SourceBytes }).bytesBySource
+}
+
+/** The demo starts its parts as an operator would, from flags; the loader fills in every default. */
+function configOf<C>(loaded: Loaded<C>): C {
+  if (!loaded.config) throw new Error('the demo\'s own flags did not load')
+  return loaded.config
 }

@@ -157,7 +157,7 @@ export class Puller {
     try {
       await this.deps.swarm.seed(torrent, this.deps.store.blobDir)
     } catch (err) {
-      log.warn({ err: (err as Error).message }, 'could not seed the pulled blob')
+      if (!this.deps.swarm.closed) log.warn({ err: (err as Error).message }, 'could not seed the pulled blob')
     }
   }
 

@@ -67,6 +67,7 @@ export interface Download {
  * sidecar's tracker and no traffic goes anywhere else.
  */
 export class Swarm {
+  private closing = false
   private readonly client: WebTorrent
   private readonly self: Self
   private readonly bans: BanList
@@ -225,7 +226,13 @@ export class Swarm {
     await this.client.remove(infoHash)
   }
 
+  /** True once close() began: work still in flight then fails, and that is no fault to report. */
+  get closed(): boolean {
+    return this.closing
+  }
+
   async close(): Promise<void> {
+    this.closing = true
     await new Promise<void>((resolve) => this.client.destroy(() => resolve()))
   }
 }

@@ -1,39 +1,22 @@
 import { createLogger, silentLogger, type Logger } from '../../lib/core/logger.js'
 import assert from 'node:assert/strict'
-import { cacheDefaults, ConfigError, type AgentConfig, type SidecarConfig } from '../../config/index.js'
+import { ConfigError, loadAgentConfig, loadSidecarConfig, type AgentConfig, type SidecarConfig } from '../../config/index.js'
 
-// No free-disk floor: tests must not depend on how full this machine's disk is.
-const cache = { ...cacheDefaults(), minFreeDiskBytes: 0 }
+// What tests choose over the defaults: loopback, any free ports, quiet logs,
+// and no free-disk floor (tests must not depend on how full this machine's disk is).
+const forTests = { listen: { host: '127.0.0.1', port: 0 }, advertiseHost: '127.0.0.1', peerPort: 0, minFreeDiskBytes: 0, logLevel: 'silent' } as const
 
-/** A sidecar config for tests: loopback, any free ports, quiet logs. */
+/** A sidecar config for tests: the defaults a start with only the required options gets, then `forTests`, then `over`. */
 export function sidecarConfig(over: Partial<SidecarConfig> & Pick<SidecarConfig, 'origin' | 'dataDir'>): SidecarConfig {
-  return {
-    ...cache,
-    listen: { host: '127.0.0.1', port: 0 },
-    advertiseHost: '127.0.0.1',
-    peerPort: 0,
-    fetchConcurrency: 4,
-    queueMax: 1000,
-    intakeRetryForMs: 60_000,
-    webhookConcurrency: 32,
-    swarmCredentialTtlMs: 3_600_000,
-    logLevel: 'silent',
-    ...over,
-  }
+  const defaults = loadSidecarConfig(['--origin', over.origin, '--data-dir', over.dataDir]).config
+  assert.ok(defaults)
+  return { ...defaults, ...forTests, queueMax: 1000, intakeRetryForMs: 60_000, ...over }
 }
 
 export function agentConfig(over: Partial<AgentConfig> & Pick<AgentConfig, 'sidecars' | 'upstreams' | 'dataDir'>): AgentConfig {
-  return {
-    ...cache,
-    listen: { host: '127.0.0.1', port: 0 },
-    advertiseHost: '127.0.0.1',
-    peerPort: 0,
-    p2pStallTimeoutMs: 5000,
-    httpMaxBytes: 1024 * 1024,
-    httpAloneMaxBytes: 8 * 1024 * 1024,
-    logLevel: 'silent',
-    ...over,
-  }
+  const defaults = loadAgentConfig(['--sidecar', 'http://127.0.0.1:1', '--upstream', 'http://127.0.0.1:1', '--data-dir', over.dataDir]).config
+  assert.ok(defaults)
+  return { ...defaults, ...forTests, p2pStallTimeoutMs: 5000, ...over }
 }
 
 /** Quiet unless LAYERSEED_TEST_LOG names a level: then the parts log to stdout, to debug a failing test. */
