@@ -1,7 +1,7 @@
 import path from 'node:path'
 import { freePort } from '../demo/ports.js'
 import { waitFor } from '../demo/process.js'
-import { machineCpu, processCpu } from './cpu.js'
+import { benchNodeFlags, machineCpu, processCpu } from './cpu.js'
 import type { Procs } from './procs.js'
 
 export interface FloodResult {
@@ -25,7 +25,7 @@ export interface FloodResult {
 export async function runFlood(bin: string, work: string, procs: Procs, o = { rate: 1000, seconds: 5, concurrency: 50 }): Promise<FloodResult> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const p = procs.start([process.execPath, bin, 'sidecar', '--listen', `127.0.0.1:${port}`, '--origin', `http://127.0.0.1:${await freePort()}`, '--data-dir', path.join(work, 'flood'),
+  const p = procs.start([process.execPath, ...benchNodeFlags(), bin, 'sidecar', '--listen', `127.0.0.1:${port}`, '--origin', `http://127.0.0.1:${await freePort()}`, '--data-dir', path.join(work, 'flood'),
     '--peer-port', '0', '--log-level', 'warn'], path.join(work, 'flood.log'))
   await waitFor(async () => (await fetch(`${url}/healthz`)).ok, { timeoutMs: 20_000, intervalMs: 100, what: 'the flood sidecar' })
   let n = 0

@@ -101,6 +101,8 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     const blobs = new BlobRoute({ store: cache, puller, sidecars, logger: logger.child({ part: 'blobs' }), clock, totals })
 
     server.serve(buildAgentApp({ upstreams, originFor: (u) => origins.get(u)!, blobs, access, totals, logger, cache, rates: swarm.rates }))
+    // Stopped first on close: no request starts while the parts behind it go.
+    closing.push('stop serving', () => server.close())
     logger.info({ port: server.port, peerPort, sidecars: config.sidecars, upstreams: config.upstreams, tokenAuth: auth !== undefined, nodeCredentials: [...own.keys()] }, 'agent listening')
 
     return {

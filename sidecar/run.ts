@@ -21,7 +21,7 @@ import { LiveConfig } from '../config/live-config.js'
 import { BlobService } from './blob-service.js'
 import { InlinePolicy } from './inline.js'
 import { PreheatJobs } from './preheat-jobs.js'
-import { FileIntakeJournal } from './intake-journal.js'
+import { FileIntakeJournal } from './file-intake-journal.js'
 import { PreseedQueue } from './preseed-queue.js'
 import { Seeding } from './seeding.js'
 import { buildSidecarApp } from './server.js'
@@ -115,6 +115,7 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
     })
     const journal = new FileIntakeJournal(config.dataDir, logger.child({ part: 'intake' }))
     await journal.init()
+    closing.push('intake journal', () => journal.close())
     const queue = new PreseedQueue({
       blobs,
       origin,
@@ -160,6 +161,8 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
         return live.current.preheatToken
       },
     }))
+    // Stopped first on close: no request starts while the parts behind it go.
+    closing.push('stop serving', () => server.close())
     void queue.resume().catch((err: unknown) => logger.error({ err }, 'could not resume accepted pre-seed targets'))
     logger.info({ port: server.port, peerPort, origin: config.origin, announceUrl, tokenAuth: auth !== undefined, originUser: config.originUsername }, 'sidecar listening')
 

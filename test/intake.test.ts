@@ -10,6 +10,8 @@ import path from 'node:path'
 import { systemClock } from '../lib/core/clock.js'
 import { Digest } from '../lib/core/domain.js'
 import { runSidecar, type RunningSidecar } from '../sidecar/run.js'
+import { FileIntakeJournal } from '../sidecar/file-intake-journal.js'
+import { targetKey } from '../sidecar/intake-journal.js'
 import { freePort } from '../demo/ports.js'
 import { startRegistry, type Registry } from '../demo/registry.js'
 import { makeOciImage, type OciImage } from '../demo/image.js'
@@ -86,12 +88,20 @@ describe('durable intake', () => {
     await notify(first)
     await new Promise((r) => setTimeout(r, 1_000))
     await first.close()
-    const intake = await fs.readdir(path.join(dataDir, 'intake'))
-    assert.deepEqual(intake, [`manifest-${image.manifestDigest.slice(7)}.json`], 'the accepted target is on disk when the sidecar stops')
+    assert.deepEqual(await journalOf(dataDir), [`manifest-${image.manifestDigest.slice(7)}`], 'the accepted target is on disk when the sidecar stops')
     const second = await sidecar(reg.url, dataDir)
     await new Promise((r) => setTimeout(r, OUTAGE_MS))
     await reg.back()
     await allSeeding(second)
-    await waitFor(async () => (await fs.readdir(path.join(dataDir, 'intake'))).length === 0, { timeoutMs: 10_000, intervalMs: 100, what: 'the intake journal to be empty once every target is done' })
+    await waitFor(async () => (await journalOf(dataDir)).length === 0, { timeoutMs: 10_000, intervalMs: 100, what: 'the intake journal to be empty once every target is done' })
   })
 })
+
+/** The targets a data dir's intake journal holds, read as the next start would. */
+async function journalOf(dataDir: string): Promise<string[]> {
+  const j = new FileIntakeJournal(dataDir, testLogger('journal'))
+  await j.init()
+  const keys = (await j.pending()).map(targetKey)
+  await j.close()
+  return keys
+}

@@ -17,6 +17,7 @@ export async function bindHttp(option: string, host: string, port: number): Prom
   const server = http.createServer()
   // Requests that arrive while the process still builds its parts wait for the app, and are then answered in order.
   let app: RequestListener | undefined
+  let closing: Promise<void> | undefined
   const waiting: Array<Parameters<RequestListener>> = []
   server.on('request', (req, res) => {
     if (app) app(req, res)
@@ -34,10 +35,10 @@ export async function bindHttp(option: string, host: string, port: number): Prom
       for (const [req, res] of waiting.splice(0)) given(req, res)
     },
     close: () =>
-      new Promise<void>((resolve) => {
+      (closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve())
         server.closeAllConnections()
-      }),
+      })),
   }
 }
 
