@@ -69,8 +69,10 @@ export async function runMicroBenches(work: string, log: (s: string) => void): P
     const intake = await webhookIntake(work, procs)
     lines.push(`| webhook intake: envelopes/s with p99 latency ≤ 50 ms (concurrency ${intake.concurrency}, p99 ${intake.p99Ms.toFixed(1)} ms) | - | ${intake.rate.toFixed(0)} | - |`)
     log('micro: webhook flood')
-    const f = await runFlood(BIN, work, procs)
-    lines.push(`| webhook flood, ${f.sent} envelopes at ${(f.sent / f.seconds).toFixed(0)}/s: /healthz p50 / p99 (ms) over ${f.probes} probes; ${f.statuses['202'] ?? 0} got 202, ${f.statuses['503'] ?? 0} got 503; sidecar ${f.sidecarCpuS.toFixed(1)} CPU-s, machine ${f.machineBusyS.toFixed(1)} of ${(os.cpus().length * f.seconds).toFixed(1)} CPU-s | - | ${f.healthP50Ms.toFixed(1)} / ${f.healthP99Ms.toFixed(1)} | - |`)
+    const f = await runFlood(BIN, work, procs, { origin: registry.url, repo: 'bench/micro', digest: small[0].digest })
+    const cpu = `sidecar ${f.sidecarCpuS.toFixed(1)} CPU-s, machine ${f.machineBusyS.toFixed(1)} of ${(os.cpus().length * f.seconds).toFixed(1)} CPU-s`
+    lines.push(`| webhook flood, ${f.sent} envelopes at ${(f.sent / f.seconds).toFixed(0)}/s (${f.statuses['202'] ?? 0} got 202, ${f.statuses['503'] ?? 0} got 503; ${cpu}): /healthz p50 / p99 (ms), ${f.probes} probes | - | ${f.healthP50Ms.toFixed(1)} / ${f.healthP99Ms.toFixed(1)} | - |`)
+    lines.push(`| the same flood: a seeding blob's torrent request p50 / p99 (ms) | - | ${f.torrentP50Ms.toFixed(1)} / ${f.torrentP99Ms.toFixed(1)} | - |`)
     return lines.join('\n')
   } finally {
     await procs.stopAll()
