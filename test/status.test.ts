@@ -3,7 +3,7 @@
 // and exit 1 for a process that does not answer.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -103,6 +103,23 @@ describe('layerseed status', () => {
     const after = JSON.parse((await cli(['status', '--agent', agent.url, '--json'])).stdout) as { agent: { pulls: PullJson[] } }
     assert.deepEqual(after.agent.pulls, [])
     console.log(`status saw ${pull.bytes} of ${layer.size} bytes at ${pull.rate} B/s; the pull took ${Date.now() - started} ms`)
+  })
+
+  it('with --watch --json prints one document per line until Ctrl-C', async () => {
+    const child = spawn(process.execPath, [BIN, 'status', '--sidecar', sidecar.url, '--watch', '--json', '--interval', '0.2'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    try {
+      let out = ''
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()))
+      await waitFor(async () => out.split('\n').length > 3, { timeoutMs: 15_000, intervalMs: 50, what: 'three snapshots' })
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+      child.kill('SIGINT')
+      assert.equal(await exited, 0)
+      const docs = out.trim().split('\n').map((l) => JSON.parse(l) as { sidecar: { blobs: { counts: { seeding: number } } } })
+      assert.ok(docs.length >= 3)
+      for (const d of docs) assert.equal(typeof d.sidecar.blobs.counts.seeding, 'number')
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    }
   })
 
   it('prints one line and exits 1 when a process does not answer', async () => {
