@@ -8,6 +8,7 @@ import { runSidecar } from '../sidecar/run.js'
 import { runAgent } from '../plugin/run.js'
 import { runDemo, demoHelp } from '../demo/run.js'
 import { runConfigure, configureHelp } from '../configure/main.js'
+import { runStatus, statusHelp } from '../status/main.js'
 
 const USAGE = `Usage: layerseed <command> [options]
 
@@ -15,6 +16,7 @@ Commands:
   sidecar   run beside a registry: pre-seed pushed layers, serve torrents, run the tracker
   agent     run on every node as the container runtime's registry mirror
   configure write a node's containerd, podman/CRI-O or docker mirror config for the agent
+  status    show what a running sidecar and agent hold: cache, blobs, pulls in flight
   demo      start a registry, a sidecar and two agents, push an image, pull it twice
 
 Run 'layerseed <command> --help' for the options of a command, 'layerseed --version' for the version.`
@@ -78,6 +80,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'configure':
         if (rest.includes('--help') || rest.includes('-h')) return print(configureHelp)
         return await runConfigure(rest)
+      case 'status':
+        if (rest.includes('--help') || rest.includes('-h')) return print(statusHelp)
+        return await runStatus(rest)
       case 'demo':
         if (rest.includes('--help') || rest.includes('-h')) return print(demoHelp)
         return await runDemo(rest)

@@ -8,6 +8,7 @@ import type { Logger } from '../lib/core/logger.js'
 import type { RegistryClient } from '../lib/registry/client.js'
 import type { SidecarClient } from '../lib/protocol/client.js'
 import { emptySources, type Puller, type SourceBytes } from './puller.js'
+import { noAgentMeter, type AgentMeter } from './metrics.js'
 
 export interface BlobRouteDeps {
   readonly store: BlobCache
@@ -16,6 +17,8 @@ export interface BlobRouteDeps {
   readonly logger: Logger
   readonly clock: Clock
   readonly totals: SourceBytes
+  /** Counts what the route serves; none in tests that do not look. */
+  readonly meter?: AgentMeter
 }
 
 export interface BlobRequest {
@@ -70,8 +73,11 @@ function parseRange(h: string | undefined, size: number): Range | undefined | 'i
  */
 export class BlobRoute {
   private readonly inflight = new Map<string, Promise<unknown>>()
+  private readonly meter: AgentMeter
 
-  constructor(private readonly deps: BlobRouteDeps) {}
+  constructor(private readonly deps: BlobRouteDeps) {
+    this.meter = deps.meter ?? noAgentMeter
+  }
 
   async handle(req: Request, res: Response, blob: BlobRequest): Promise<void> {
     const authorization = blob.authorization
@@ -113,14 +119,17 @@ export class BlobRoute {
         if (held) await writeChunk(res, held)
         held = undefined
         res.end()
-        this.account(sources)
+        this.account(blob.repo, sources)
       },
     })
     this.inflight.set(blob.digest.hex, run)
     try {
       const result = await run
+      this.meter.request(result.fellBack ? 'fallback' : 'miss')
+      this.meter.pulled((this.deps.clock.now() - started) / 1000)
       this.deps.logger.info({ digest: blob.digest.toString(), bytes: result.size, ms: this.deps.clock.now() - started, sources: result.sources, peers: result.peers, fellBack: result.fellBack, cached: result.cached }, 'blob served')
     } catch (err) {
+      this.meter.request('error')
       this.deps.logger.warn({ digest: blob.digest.toString(), err: (err as Error).message }, 'blob pull failed')
       // An UpstreamStatusError carries the registry's status and challenge; the error middleware relays it.
       throw err
@@ -142,6 +151,7 @@ export class BlobRoute {
   }
 
   private async serveCached(req: Request, res: Response, blob: BlobRequest, size: number, started: number): Promise<void> {
+    this.meter.request('hit')
     const range = rangeOrThrow(req.get('range'), size)
     answerHeaders(res, blob.digest, size, range)
     if (req.method === 'HEAD') {
@@ -160,11 +170,13 @@ export class BlobRoute {
     stream.destroy()
     res.end()
     const sources = { ...emptySources(), cache: bytes }
-    this.account(sources)
+    this.account(blob.repo, sources)
     this.deps.logger.info({ digest: blob.digest.toString(), bytes, ms: this.deps.clock.now() - started, sources }, 'blob served')
   }
 
-  private account(s: SourceBytes): void {
+  /** The same figures go to /v1/stats and to the metrics. */
+  private account(repo: RepoName, s: SourceBytes): void {
     for (const k of Object.keys(s) as Array<keyof SourceBytes>) this.deps.totals[k] += s[k]
+    this.meter.served(repo.toString(), s)
   }
 }

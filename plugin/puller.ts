@@ -12,11 +12,9 @@ import type { Swarm } from '../lib/swarm/swarm.js'
 import { buildTorrent } from '../lib/swarm/torrent.js'
 import type { FetchedTorrent, SidecarClient } from '../lib/protocol/client.js'
 import type { InlineLimits } from '../lib/protocol/inline.js'
+import { emptySources, PullProgress, type PullView, type Source, type SourceBytes } from './pull-progress.js'
 
-export type Source = 'cache' | 'seeder' | 'peers' | 'origin'
-export type SourceBytes = Record<Source, number>
-
-export const emptySources = (): SourceBytes => ({ cache: 0, seeder: 0, peers: 0, origin: 0 })
+export { emptySources, type Source, type SourceBytes } from './pull-progress.js'
 
 export interface PullRequest {
   readonly repo: RepoName
@@ -65,6 +63,7 @@ class Transfer {
   constructor(
     readonly writer: CacheWriter,
     private readonly sink: PullSink,
+    private readonly progress: PullProgress,
   ) {}
 
   async copy(stream: AsyncIterable<Buffer> | Readable, source: Source): Promise<void> {
@@ -74,6 +73,7 @@ class Transfer {
       await Promise.all([this.writer.write(c), this.sink.write(c)])
       this.sent += c.length
       this.sources[source] += c.length
+      this.progress.add(source, c.length)
     }
   }
 }
@@ -85,9 +85,26 @@ class Transfer {
  * cached; only then does the agent seed it. A failing swarm never fails the pull.
  */
 export class Puller {
+  private readonly running = new Set<PullProgress>()
+
   constructor(private readonly deps: PullerDeps) {}
 
+  /** Pulls in flight, oldest first. */
+  inFlight(): PullView[] {
+    return [...this.running].map((p) => p.view())
+  }
+
   async pull(req: PullRequest, sink: PullSink): Promise<PullResult> {
+    const progress = new PullProgress(req.digest, req.repo, this.deps.clock)
+    this.running.add(progress)
+    try {
+      return await this.run(req, sink, progress)
+    } finally {
+      this.running.delete(progress)
+    }
+  }
+
+  private async run(req: PullRequest, sink: PullSink, progress: PullProgress): Promise<PullResult> {
     const log = this.deps.logger.child({ digest: req.digest.toString(), repo: req.repo.toString() })
     let fetched: FetchedTorrent | undefined
     try {
@@ -111,13 +128,14 @@ export class Puller {
         const writer = fetched.bytes
           ? await this.deps.store.beginOrVerifyOnly(req.digest, size, { pieces: false })
           : await CacheWriter.open(async () => (target = await this.deps.store.beginRandomAccess(req.digest, size)), req.digest, size, false, log)
-        t = new Transfer(writer, sink)
+        t = new Transfer(writer, sink, progress)
+        progress.size = size
         await sink.start(size)
         try {
           if (fetched.bytes) await t.copy(limit(fetched.bytes), 'seeder')
           else if (target && t.writer.caching) {
             // The swarm writes its pieces into the blob's file: a blob the disk cannot hold comes from the upstream.
-            peers = await this.fromSwarm(fetched, target, t)
+            peers = await this.fromSwarm(fetched, target, t, progress)
             downloaded = fetched.parsed.infoHash.hex
           }
         } catch (err) {
@@ -130,7 +148,8 @@ export class Puller {
         }
       } else {
         const blob = await req.origin.openBlob(req.repo, req.digest, { authorization: req.authorization })
-        t = new Transfer(await this.deps.store.beginOrVerifyOnly(req.digest, blob.length), sink)
+        t = new Transfer(await this.deps.store.beginOrVerifyOnly(req.digest, blob.length), sink, progress)
+        progress.size = blob.length
         await sink.start(blob.length)
         await t.copy(limit(blob.stream), 'origin')
       }
@@ -166,8 +185,9 @@ export class Puller {
    * on a stall, after dropping the download; on success the download stays,
    * to seed once the writer commits.
    */
-  private async fromSwarm(fetched: FetchedTorrent, target: RandomAccessWriter, t: Transfer): Promise<number> {
+  private async fromSwarm(fetched: FetchedTorrent, target: RandomAccessWriter, t: Transfer, progress: PullProgress): Promise<number> {
     const dl = await this.deps.swarm.download(fetched.torrent, target)
+    progress.swarm = dl
     try {
       const stream = withStallTimeout(dl.stream(), this.deps.stallTimeoutMs, () => this.deps.clock.now(), () => dl.lastActivity())
       await t.copy(stream, 'peers')
@@ -180,6 +200,9 @@ export class Puller {
       const streamed = t.sources.peers
       t.sources.seeder = got > 0 ? Math.round((streamed * dl.received.seeder) / got) : 0
       t.sources.peers = streamed - t.sources.seeder
+      progress.swarm = undefined
+      progress.sources.seeder += t.sources.seeder
+      progress.sources.peers -= t.sources.seeder
     }
     return dl.peersSeen()
   }

@@ -1,4 +1,5 @@
 import path from 'node:path'
+import type { Registry } from 'prom-client'
 import type { JoseTokenVerifier } from '../lib/auth/jose-verifier.js'
 import { followKeyFiles } from '../lib/auth/live-keys.js'
 import { authSettingsOf, tokenAuth } from '../lib/auth/setup.js'
@@ -22,6 +23,11 @@ import { BlobRoute } from './blob-route.js'
 import { emptySources, Puller } from './puller.js'
 import { buildAgentApp } from './server.js'
 import { Upstreams } from './upstreams.js'
+import { agentMetrics } from './metrics.js'
+import { cacheMetrics } from '../lib/metrics/cache.js'
+import { processRegistry, scrape } from '../lib/metrics/registry.js'
+import { swarmMetrics } from '../lib/metrics/swarm.js'
+import { tokenMetrics } from '../lib/metrics/tokens.js'
 
 export interface RunningAgent {
   readonly port: number
@@ -30,6 +36,8 @@ export interface RunningAgent {
   readonly cache: BlobCache
   /** The swarm's peer counters, for metrics. */
   readonly peers: Pick<Swarm, 'bannedPeers' | 'connectedPeers'>
+  /** This agent's metrics, as `GET /metrics` serves them. */
+  readonly metrics: Registry
   readonly live: LiveConfig<AgentConfig>
   /** Resolves when blobs cached by an earlier run are verified and seeding again. */
   readonly restored: Promise<number>
@@ -75,21 +83,29 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     const swarm = new Swarm({ peerPort: config.peerPort, role: 'agent', advertiseHost: config.advertiseHost, logger: logger.child({ part: 'swarm' }) })
     closing.push('swarm', () => swarm.close())
     const peerPort = await swarm.listening()
+    // One registry per process, never the global one: agents and sidecars share a process in tests.
+    const metrics = processRegistry()
+    swarmMetrics(metrics, swarm)
     closing.push('download rate', followRate(live, 'downloadBytesPerSec', swarm.rates.download))
     closing.push('upload rate', followRate(live, 'uploadBytesPerSec', swarm.rates.upload))
     const sidecars = new SidecarClient(config.sidecars, Math.max(config.p2pStallTimeoutMs, 5_000))
+    const cacheMeter = cacheMetrics(metrics)
 
     // What the cache tells the process: peers taking a blob keep it, an evicted one stops seeding, a verified one seeds.
     const hooks: CacheHooks = {
       busy: (d) => swarm.uploading(d.hex),
-      evicted: (d) => swarm.removeNamed(d.hex),
+      evicted: (d) => {
+        cacheMeter.evicted()
+        return swarm.removeNamed(d.hex)
+      },
       verified: (info, hashes) => swarm.seed(buildTorrent(info.digest, hashes, sidecars.announceUrl).torrent, path.dirname(info.path)),
     }
     const { cache, close: closeCache } = await openCache({ dataDir: config.dataDir, live, clock, logger: logger.child({ part: 'cache' }), hooks })
     closing.push('cache', closeCache)
+    cacheMeter.watch(cache)
 
     const upstreams = new Upstreams(config.upstreams)
-    const auth = tokenAuth(authSettingsOf(config), clock)
+    const auth = tokenAuth(authSettingsOf(config), clock, tokenMetrics(metrics))
     if (auth) closing.push('key files', await followKeyFiles({ live, verifier: auth.verifier, logger: logger.child({ part: 'auth' }) }))
     const own = new Map(
       [...nodeCredentials(config)].map(([u, credentials]) => [u, new RegistryTokenClient({ registry: u, credentials, clock, logger: logger.child({ part: 'node-auth', upstream: u }) })]),
@@ -98,9 +114,9 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     const origins = new Map(config.upstreams.map((u) => [u, new RegistryClient(u, undefined, own.get(u))]))
     const totals = emptySources()
     const puller = new Puller({ store: cache, swarm, sidecars, logger: logger.child({ part: 'puller' }), clock, stallTimeoutMs: config.p2pStallTimeoutMs, inline: { max: config.httpMaxBytes, aloneMax: config.httpAloneMaxBytes }, downloadRate: swarm.rates.download })
-    const blobs = new BlobRoute({ store: cache, puller, sidecars, logger: logger.child({ part: 'blobs' }), clock, totals })
+    const blobs = new BlobRoute({ store: cache, puller, sidecars, logger: logger.child({ part: 'blobs' }), clock, totals, meter: agentMetrics(metrics) })
 
-    server.serve(buildAgentApp({ upstreams, originFor: (u) => origins.get(u)!, blobs, access, totals, logger, cache, rates: swarm.rates }))
+    server.serve(buildAgentApp({ upstreams, originFor: (u) => origins.get(u)!, blobs, access, totals, logger, cache, rates: swarm.rates, pulls: () => puller.inFlight(), metrics: () => scrape(metrics) }))
     // Stopped first on close: no request starts while the parts behind it go.
     closing.push('stop serving', () => server.close())
     logger.info({ port: server.port, peerPort, sidecars: config.sidecars, upstreams: config.upstreams, tokenAuth: auth !== undefined, nodeCredentials: [...own.keys()] }, 'agent listening')
@@ -110,6 +126,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
       peerPort,
       url: localUrl(config.listen.host, server.port),
       peers: swarm,
+      metrics,
       cache,
       live,
       restored: restoreStored(cache, logger),

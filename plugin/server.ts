@@ -11,6 +11,7 @@ import type { RegistryClient } from '../lib/registry/client.js'
 import type { PullAccess } from './access.js'
 import type { BlobRoute } from './blob-route.js'
 import type { SourceBytes } from './puller.js'
+import type { PullView } from './pull-progress.js'
 import type { Resolved, Upstreams } from './upstreams.js'
 
 export interface AgentAppDeps {
@@ -23,6 +24,10 @@ export interface AgentAppDeps {
   readonly cache: BlobCache
   /** The host's limits as they are now, reported with the stats. */
   readonly rates: { readonly download: RateLimit; readonly upload: RateLimit }
+  /** Pulls in flight, for `GET /v1/pulls`. */
+  readonly pulls: () => PullView[]
+  /** The Prometheus text of `GET /metrics`. */
+  readonly metrics: () => Promise<{ contentType: string; body: string }>
 }
 
 const BLOB_PATH = /^(.+)\/blobs\/(sha256:[^/]+)$/
@@ -46,6 +51,13 @@ export function buildAgentApp(deps: AgentAppDeps): Express {
   })
   app.get('/v1/cache', wrap(async (_req, res) => {
     res.json(await deps.cache.status())
+  }))
+  app.get('/v1/pulls', (_req, res) => {
+    res.json({ pulls: deps.pulls() })
+  })
+  app.get('/metrics', wrap(async (_req, res) => {
+    const m = await deps.metrics()
+    res.type(m.contentType).send(m.body)
   }))
 
   // A pull-through mirror: pushes go to the registry itself (docs/endpoints.md says why).

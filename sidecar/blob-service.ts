@@ -3,7 +3,7 @@ import type { BlobCache } from '../lib/cache/blob-cache.js'
 import type { BlobInfo, BlobWriter } from '../lib/store/blob-store.js'
 import { rehashBlob } from '../lib/store/blob-store.js'
 import type { Clock } from '../lib/core/clock.js'
-import type { BlobRef, Digest } from '../lib/core/domain.js'
+import { Digest, type BlobRef } from '../lib/core/domain.js'
 import { AppError } from '../lib/core/errors.js'
 import type { Logger } from '../lib/core/logger.js'
 import type { RegistryClient } from '../lib/registry/client.js'
@@ -12,6 +12,7 @@ import { isTransient, withRetry, type RetryPolicy } from '../lib/core/retry.js'
 import type { BlobTorrent } from '../lib/swarm/torrent.js'
 import type { BlobHashes } from '../lib/store/blob-hasher.js'
 import type { Seeding } from './seeding.js'
+import { noSidecarMeter, type SidecarMeter } from './metrics.js'
 
 // A pushed blob is in the registry before its notification is sent, so a 404
 // will not go away by waiting; an unreachable or failing origin may.
@@ -26,6 +27,8 @@ export interface BlobStatus {
   state: BlobState
   infoHash?: string
   error?: string
+  /** While fetching: bytes read from the origin so far. */
+  bytesFetched?: number
 }
 
 /** A fetch from the origin, running or failed; a blob that seeds is the seeding's. */
@@ -33,6 +36,7 @@ interface Entry {
   state: 'fetching' | 'failed'
   size?: number
   error?: string
+  bytesFetched: number
   inflight?: Promise<BlobTorrent>
 }
 
@@ -47,6 +51,8 @@ export interface BlobServiceDeps {
   readonly originRate: RateLimit
   /** Paces blob bytes sent over HTTP (--upload-rate, shared with the seeder). */
   readonly uploadRate: RateLimit
+  /** Counts origin and HTTP bytes; none in tests that do not look. */
+  readonly meter?: Pick<SidecarMeter, 'fetched' | 'servedHttp'>
 }
 
 /**
@@ -55,22 +61,47 @@ export interface BlobServiceDeps {
  */
 export class BlobService {
   private readonly entries = new Map<string, Entry>()
+  private readonly meter: Pick<SidecarMeter, 'fetched' | 'servedHttp'>
 
-  constructor(private readonly deps: BlobServiceDeps) {}
+  constructor(private readonly deps: BlobServiceDeps) {
+    this.meter = deps.meter ?? noSidecarMeter
+  }
 
   status(digest: Digest): BlobStatus {
     const t = this.deps.seeding.torrentOf(digest)
     if (t) return { digest: digest.toString(), size: t.size, state: 'seeding', infoHash: t.infoHash.hex }
     const e = this.entries.get(digest.hex)
     if (!e) return { digest: digest.toString(), state: this.deps.store.has(digest) ? 'verifying' : 'absent' }
-    return { digest: digest.toString(), size: e.size, state: e.state, ...(e.error ? { error: e.error } : {}) }
+    return { digest: digest.toString(), size: e.size, state: e.state, ...(e.error ? { error: e.error } : {}), ...(e.state === 'fetching' ? { bytesFetched: e.bytesFetched } : {}) }
+  }
+
+  /**
+   * Counts by state and the fetches running, for `GET /v1/blobs`. With token
+   * auth the fetches are left out: a blob's status needs a token for its repo.
+   */
+  list(details: boolean): { counts: Record<'fetching' | 'seeding' | 'failed', number>; fetching: BlobStatus[] } {
+    const fetching = details ? [...this.entries.entries()].filter(([, e]) => e.state === 'fetching').map(([hex]) => this.status(Digest.fromHex(hex))) : []
+    return { counts: this.counts(), fetching }
+  }
+
+  /** Blobs by state, for the metrics. */
+  counts(): Record<'fetching' | 'seeding' | 'failed', number> {
+    let fetching = 0
+    for (const e of this.entries.values()) if (e.state === 'fetching') fetching++
+    return { fetching, seeding: this.deps.seeding.count, failed: this.entries.size - fetching }
   }
 
   /** The stored bytes of a blob that `ensure` resolved, pinned while they are read and paced by --upload-rate. */
   read(digest: Digest): Readable {
-    const stream = this.deps.store.createReadStream(digest)
-    const paced = this.deps.uploadRate.limit(stream)
-    return paced === stream ? stream : Readable.from(paced)
+    const meter = this.meter
+    // Counted as they are handed on, after the pacing: what left, not what was read ahead.
+    async function* counted(source: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+      for await (const chunk of source) {
+        meter.servedHttp(chunk.length)
+        yield chunk
+      }
+    }
+    return Readable.from(counted(this.deps.uploadRate.limit(this.deps.store.createReadStream(digest))))
   }
 
   isSeeding(digest: Digest): boolean {
@@ -85,7 +116,7 @@ export class BlobService {
     if (seeded) return Promise.resolve(seeded)
     const e = this.entries.get(ref.digest.hex)
     if (e?.inflight) return e.inflight
-    const entry: Entry = { state: 'fetching', size: e?.size }
+    const entry: Entry = { state: 'fetching', size: e?.size, bytesFetched: 0 }
     entry.inflight = this.fetchAndSeed(ref, entry).finally(() => {
       entry.inflight = undefined
       if (entry.state !== 'failed' && this.entries.get(ref.digest.hex) === entry) this.entries.delete(ref.digest.hex)
@@ -127,11 +158,17 @@ export class BlobService {
     }
     const blob = await this.deps.origin.openBlob(ref.repo, ref.digest)
     entry.size = blob.length
+    entry.bytesFetched = 0
+    const repo = ref.repo.toString()
     let writer: BlobWriter | undefined
     try {
       // Room is checked (and made) before the body is read: a blob that cannot fit costs no origin traffic.
       writer = await this.deps.store.begin(ref.digest, blob.length)
-      for await (const chunk of this.deps.originRate.limit(blob.stream)) await writer.write(chunk)
+      for await (const chunk of this.deps.originRate.limit(blob.stream)) {
+        entry.bytesFetched += chunk.length
+        this.meter.fetched(repo, chunk.length)
+        await writer.write(chunk)
+      }
       return await writer.commit()
     } catch (err) {
       blob.stream.destroy()

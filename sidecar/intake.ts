@@ -4,6 +4,7 @@ import { AppError } from '../lib/core/errors.js'
 import type { Logger } from '../lib/core/logger.js'
 import { bearerMatches } from '../lib/http/middleware.js'
 import type { PreseedQueue } from './preseed-queue.js'
+import type { SidecarMeter, WebhookSource } from './metrics.js'
 
 /** What a push payload of any source yields: what to fetch, and how many events were not for us. */
 export interface ParsedPush {
@@ -17,11 +18,21 @@ export type PushSource = 'distribution' | 'harbor-default' | 'harbor-cloudevents
 export interface Intake {
   readonly queue: PreseedQueue
   readonly logger: Logger
+  readonly meter?: Pick<SidecarMeter, 'webhook'>
+}
+
+/** The metrics' source label: one per sender, whatever its format. */
+export function sourceLabel(source: PushSource): WebhookSource {
+  return source === 'kraken' ? 'kraken' : source === 'distribution' ? 'distribution' : 'harbor'
 }
 
 /** The one way a push event is taken: its targets join the queue (and its journal), then the sender hears what became of them. */
 export async function acceptPush(intake: Intake, res: Response, source: PushSource, parsed: ParsedPush, status: 200 | 202): Promise<void> {
   const { queued, duplicates } = await intake.queue.offer(parsed.targets)
+  const label = sourceLabel(source)
+  intake.meter?.webhook(label, 'queued', queued)
+  intake.meter?.webhook(label, 'duplicate', duplicates)
+  intake.meter?.webhook(label, 'ignored', parsed.ignored)
   intake.logger.info({ source, targets: parsed.targets.length, queued, duplicates, ignored: parsed.ignored }, 'webhook accepted')
   res.status(status).json({ queued, duplicates, ignored: parsed.ignored })
 }

@@ -1,19 +1,16 @@
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import type { Clock } from '../lib/core/clock.js'
-import { Digest, RepoName } from '../lib/core/domain.js'
+import { Digest, RepoName, type Descriptor } from '../lib/core/domain.js'
 import type { Logger } from '../lib/core/logger.js'
 import type { RegistryClient } from '../lib/registry/client.js'
 import { safeJoin } from '../lib/core/safe-path.js'
 import type { BlobService } from './blob-service.js'
+import type { PreheatTarget } from './preheat-url.js'
+
+export { preheatTargetOf, type PreheatTarget } from './preheat-url.js'
 
 export type PreheatState = 'PENDING' | 'SUCCESS' | 'FAILURE'
-
-export interface PreheatTarget {
-  readonly repo: RepoName
-  /** A tag or a digest, as Harbor's URL gave it. */
-  readonly reference: string
-}
 
 interface Task {
   url: string
@@ -33,15 +30,34 @@ interface JobRecord {
   error: string
   success_tasks: Task[]
   failure_tasks: Task[]
+  /** The job's blobs once its manifests are read; `done` when each finished. */
+  blobs?: JobBlob[]
 }
 
-/** The Dragonfly manager's job shape, which Harbor's dragonfly driver parses. */
+interface JobBlob {
+  digest: string
+  size: number
+  done?: 'seeding' | 'failed'
+}
+
+/** One blob of a job as it stands: `waiting` for a worker, `fetching` from the origin, `seeding` once done. */
+export interface JobBlobView {
+  digest: string
+  size: number
+  state: 'waiting' | 'fetching' | 'seeding' | 'failed'
+  bytesDone: number
+}
+
+/** The Dragonfly manager's job shape, which Harbor's dragonfly driver parses; `repo` onward are layerseed's own. */
 export interface PreheatJobView {
   id: number
   state: PreheatState
   created_at: string
   updated_at: string
   result?: { job_states: Array<{ error: string; results: Array<{ scheduler_cluster_id: number; success_tasks: Task[]; failure_tasks: Task[] }> }> }
+  repo: string
+  reference: string
+  progress: { bytesDone: number; bytesTotal: number; blobs: JobBlobView[] }
 }
 
 export interface PreheatJobsDeps {
@@ -55,6 +71,8 @@ export interface PreheatJobsDeps {
   readonly ip: string
   /** Blobs of one job fetched at once. */
   readonly concurrency: number
+  /** Told of each job created (PENDING) and finished, for metrics. */
+  readonly onState?: (state: PreheatState) => void
 }
 
 const INTERRUPTED = 'the sidecar stopped while this job was running; preheat again'
@@ -113,13 +131,19 @@ export class PreheatJobs {
     }
     this.jobs.set(rec.id, rec)
     await this.persist(rec)
+    this.deps.onState?.('PENDING')
     void this.run(rec, target, authorization)
-    return view(rec)
+    return this.view(rec)
   }
 
   get(id: number): PreheatJobView | undefined {
     const rec = this.jobs.get(id)
-    return rec ? view(rec) : undefined
+    return rec ? this.view(rec) : undefined
+  }
+
+  /** Every job this sidecar knows, newest first. */
+  list(): PreheatJobView[] {
+    return [...this.jobs.values()].sort((a, b) => b.id - a.id).map((rec) => this.view(rec))
   }
 
   /** Jobs still running are left PENDING on disk, which the next start reports as interrupted. */
@@ -130,16 +154,21 @@ export class PreheatJobs {
   private async run(rec: JobRecord, target: PreheatTarget, authorization: string | undefined): Promise<void> {
     const log = this.deps.logger.child({ job: rec.id, repo: rec.repo, reference: rec.reference })
     try {
-      const digests = await this.blobsOf(target.repo, target.reference, authorization)
-      const queue = [...digests]
+      const descriptors = await this.blobsOf(target.repo, target.reference, authorization)
+      const digests = descriptors.map((b) => b.digest)
+      rec.blobs = descriptors.map((b) => ({ digest: b.digest.toString(), size: b.size }))
+      const queue = digests.map((d, i) => ({ d, blob: rec.blobs![i] }))
       const worker = async () => {
-        for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
+        for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+          const { d, blob } = next
           const url = `${this.deps.origin.baseUrl}/v2/${rec.repo}/blobs/${d}`
           try {
             await this.deps.blobs.ensure({ repo: target.repo, digest: d })
             rec.success_tasks.push({ url, hostname: this.deps.hostname, ip: this.deps.ip })
+            blob.done = 'seeding'
           } catch (err) {
             rec.failure_tasks.push({ url, hostname: this.deps.hostname, ip: this.deps.ip, description: (err as Error).message })
+            blob.done = 'failed'
           }
         }
       }
@@ -151,22 +180,23 @@ export class PreheatJobs {
       rec.error = (err as Error).message
     }
     rec.updated_at = this.now()
+    this.deps.onState?.(rec.state)
     log.info({ state: rec.state, blobs: rec.success_tasks.length, failed: rec.failure_tasks.length, error: rec.error || undefined }, 'preheat job finished')
     if (this.closed) return
     await this.persist(rec).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not store the preheat job'))
   }
 
   /** Every blob of the manifest, or of every platform of the index, without duplicates. */
-  private async blobsOf(repo: RepoName, reference: string, authorization: string | undefined): Promise<Digest[]> {
+  private async blobsOf(repo: RepoName, reference: string, authorization: string | undefined): Promise<Descriptor[]> {
     const { manifest } = await this.deps.origin.getManifestByReference(repo, reference, { authorization })
     const manifests = manifest.kind === 'index'
       ? await Promise.all(manifest.manifests.map(async (c) => (await this.deps.origin.getManifestByReference(repo, c.digest.toString(), { authorization })).manifest))
       : [manifest]
-    const seen = new Map<string, Digest>()
+    const seen = new Map<string, Descriptor>()
     for (const m of manifests) {
       // An index inside an index is legal but nothing pushes one; refusing beats guessing.
       if (m.kind !== 'manifest') throw new Error(`${repo}:${reference} nests an index in an index`)
-      for (const b of m.blobs) seen.set(b.digest.hex, b.digest)
+      for (const b of m.blobs) seen.set(b.digest.hex, b)
     }
     return [...seen.values()]
   }
@@ -178,46 +208,33 @@ export class PreheatJobs {
     await fs.rename(tmp, file)
   }
 
+  private view(rec: JobRecord): PreheatJobView {
+    const blobs = (rec.blobs ?? []).map((b) => this.blobView(b))
+    const progress = { bytesDone: blobs.reduce((n, b) => n + b.bytesDone, 0), bytesTotal: blobs.reduce((n, b) => n + b.size, 0), blobs }
+    // Harbor reads the Dragonfly fields by name and ignores the rest.
+    return {
+      id: rec.id,
+      state: rec.state,
+      created_at: rec.created_at,
+      updated_at: rec.updated_at,
+      ...(rec.state !== 'PENDING' ? { result: { job_states: [{ error: rec.error, results: [{ scheduler_cluster_id: 1, success_tasks: rec.success_tasks, failure_tasks: rec.failure_tasks }] }] } } : {}),
+      repo: rec.repo,
+      reference: rec.reference,
+      progress,
+    }
+  }
+
+  /** A finished blob as it ended; one still running as the blob service sees it now. */
+  private blobView(b: JobBlob): JobBlobView {
+    if (b.done === 'seeding') return { digest: b.digest, size: b.size, state: 'seeding', bytesDone: b.size }
+    if (b.done === 'failed') return { digest: b.digest, size: b.size, state: 'failed', bytesDone: 0 }
+    const s = this.deps.blobs.status(Digest.parse(b.digest))
+    if (s.state === 'seeding') return { digest: b.digest, size: b.size, state: 'seeding', bytesDone: b.size }
+    if (s.state === 'fetching') return { digest: b.digest, size: b.size, state: 'fetching', bytesDone: s.bytesFetched ?? 0 }
+    return { digest: b.digest, size: b.size, state: 'waiting', bytesDone: 0 }
+  }
+
   private now(): string {
     return new Date(this.deps.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z')
   }
-}
-
-function view(rec: JobRecord): PreheatJobView {
-  const v: PreheatJobView = { id: rec.id, state: rec.state, created_at: rec.created_at, updated_at: rec.updated_at }
-  if (rec.state !== 'PENDING') {
-    v.result = { job_states: [{ error: rec.error, results: [{ scheduler_cluster_id: 1, success_tasks: rec.success_tasks, failure_tasks: rec.failure_tasks }] }] }
-  }
-  return v
-}
-
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/
-
-/**
- * Reads `<origin>/v2/<name>/manifests/<reference>` from a preheat request.
- * Undefined when it is not on the configured origin or not a manifest URL:
- * the sidecar fetches from its origin only, whatever a payload names.
- */
-export function preheatTargetOf(rawUrl: string, originBase: string): PreheatTarget | undefined {
-  let u: URL
-  try {
-    u = new URL(rawUrl)
-  } catch {
-    return undefined
-  }
-  const origin = new URL(originBase)
-  if (u.protocol !== origin.protocol || u.host !== origin.host || u.username || u.password) return undefined
-  const prefix = `${origin.pathname.replace(/\/+$/, '')}/v2/`
-  if (!u.pathname.startsWith(prefix)) return undefined
-  const m = /^(.+)\/manifests\/([^/]+)$/.exec(u.pathname.slice(prefix.length))
-  if (!m) return undefined
-  let repo: RepoName
-  try {
-    repo = RepoName.parse(m[1])
-    if (m[2].includes(':')) Digest.parse(m[2])
-    else if (!TAG.test(m[2])) return undefined
-  } catch {
-    return undefined
-  }
-  return { repo, reference: m[2] }
 }

@@ -50,5 +50,10 @@ export function preheatHandlers(deps: PreheatRoutesDeps) {
       if (!job) throw new AppError('PREHEAT_JOB_UNKNOWN', `no preheat job ${JSON.stringify(req.params.id)}`)
       res.json(job)
     },
+
+    /** Every job, newest first, with its progress: layerseed's own, for operators and `layerseed status`. */
+    list(_req: Request, res: Response): void {
+      res.json({ jobs: deps.jobs.list() })
+    },
   }
 }

@@ -1,4 +1,5 @@
 import os from 'node:os'
+import type { Registry } from 'prom-client'
 import type { JoseTokenVerifier } from '../lib/auth/jose-verifier.js'
 import { followKeyFiles } from '../lib/auth/live-keys.js'
 import { authSettingsOf, tokenAuth } from '../lib/auth/setup.js'
@@ -27,6 +28,11 @@ import { Seeding } from './seeding.js'
 import { buildSidecarApp } from './server.js'
 import { SwarmAdmission } from './swarm-admission.js'
 import { Tracker } from '../lib/swarm/tracker.js'
+import { cacheMetrics } from '../lib/metrics/cache.js'
+import { processRegistry, scrape } from '../lib/metrics/registry.js'
+import { swarmMetrics } from '../lib/metrics/swarm.js'
+import { tokenMetrics } from '../lib/metrics/tokens.js'
+import { sidecarMetrics } from './metrics.js'
 
 export interface RunningSidecar {
   readonly port: number
@@ -35,6 +41,8 @@ export interface RunningSidecar {
   readonly blobs: BlobService
   /** The swarm's peer counters, for metrics. */
   readonly peers: Pick<Swarm, 'bannedPeers' | 'connectedPeers'>
+  /** This sidecar's metrics, as `GET /metrics` serves them. */
+  readonly metrics: Registry
   readonly queue: PreseedQueue
   readonly cache: BlobCache
   readonly live: LiveConfig<SidecarConfig>
@@ -71,7 +79,11 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
     closing.push('http server', () => server.close())
     const announceUrl = `http://${urlHost(config.advertiseHost)}:${server.port}/announce`
 
-    const auth = tokenAuth(authSettingsOf(config), clock)
+    // One registry per process, never the global one: agents and sidecars share a process in tests.
+    const metrics = processRegistry()
+    const meter = sidecarMetrics(metrics)
+    const cacheMeter = cacheMetrics(metrics)
+    const auth = tokenAuth(authSettingsOf(config), clock, tokenMetrics(metrics))
     if (auth) closing.push('key files', await followKeyFiles({ live, verifier: auth.verifier, logger: logger.child({ part: 'auth' }) }))
     const originAuth = config.originUsername !== undefined && config.originPassword !== undefined
       ? new RegistryTokenClient({ registry: config.origin, credentials: { username: config.originUsername, password: config.originPassword }, clock, logger: logger.child({ part: 'origin-auth' }) })
@@ -82,12 +94,13 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       : undefined
     const announceFor = (ih: InfoHash) => (admission ? admission.announceUrl(announceUrl, ih) : announceUrl)
 
-    const trackerLog = { clock, logger: logger.child({ part: 'tracker' }) }
+    const trackerLog = { clock, logger: logger.child({ part: 'tracker' }), onAnnounce: (ok: boolean) => meter.announce(ok) }
     const tracker = new Tracker(admission ? { ...trackerLog, admit: (ih, params) => admission.refusal(ih, params) } : trackerLog)
     closing.push('tracker', () => tracker.close())
     const swarm = new Swarm({ peerPort: config.peerPort, role: 'seeder', advertiseHost: config.advertiseHost, logger: logger.child({ part: 'swarm' }) })
     closing.push('swarm', () => swarm.close())
     const peerPort = await swarm.listening()
+    swarmMetrics(metrics, swarm)
     tracker.protect(swarm.peerId)
     tracker.onDelist((_ih, peerId) => swarm.ban(peerId))
     const originRate = new RateLimit()
@@ -98,11 +111,15 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
     // What the cache tells the process: peers taking a blob keep it, an evicted one stops seeding, a verified one seeds.
     const hooks: CacheHooks = {
       busy: (d) => swarm.uploading(d.hex),
-      evicted: (d) => seeding.unseed(d),
+      evicted: (d) => {
+        cacheMeter.evicted()
+        return seeding.unseed(d)
+      },
       verified: async (info, hashes) => void (await seeding.seed(info, hashes)),
     }
     const { cache, close: closeCache } = await openCache({ dataDir: config.dataDir, live, clock, logger: logger.child({ part: 'cache' }), hooks })
     closing.push('cache', closeCache)
+    cacheMeter.watch(cache)
     const blobs = new BlobService({
       store: cache,
       origin,
@@ -112,6 +129,7 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       retry: { attempts: 6, firstDelayMs: 500, maxDelayMs: 8000 },
       originRate,
       uploadRate: swarm.rates.upload,
+      meter,
     })
     const journal = new FileIntakeJournal(config.dataDir, logger.child({ part: 'intake' }))
     await journal.init()
@@ -137,8 +155,10 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       hostname: os.hostname(),
       ip: config.advertiseHost,
       concurrency: config.fetchConcurrency,
+      onState: (state) => meter.preheat(state),
     })
     await jobs.init()
+    meter.watch({ queueDepth: () => queue.size, blobCounts: () => blobs.counts(), seederBytes: () => swarm.uploadedBytes })
     closing.push('preheat jobs', () => jobs.close())
 
     server.serve(buildSidecarApp({
@@ -152,6 +172,8 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       logger,
       webhookConcurrency: config.webhookConcurrency,
       guard: auth?.guard,
+      meter,
+      metrics: () => scrape(metrics),
       handOut: admission ? (t) => withAnnounce(t.torrent, announceFor(t.infoHash)) : undefined,
       // Tokens are read per request, so an edited config file changes them without a restart.
       get webhookToken() {
@@ -171,6 +193,7 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       peerPort,
       url: localUrl(config.listen.host, server.port),
       peers: swarm,
+      metrics,
       blobs,
       queue,
       cache,

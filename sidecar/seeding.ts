@@ -23,6 +23,11 @@ export class Seeding {
 
   constructor(private readonly deps: SeedingDeps) {}
 
+  /** Blobs seeding now. */
+  get count(): number {
+    return this.torrents.size
+  }
+
   torrentOf(digest: Digest): BlobTorrent | undefined {
     return this.torrents.get(digest.hex)
   }

@@ -13,6 +13,7 @@ import type { PreheatJobs } from './preheat-jobs.js'
 import type { PreseedQueue } from './preseed-queue.js'
 import type { Tracker } from '../lib/swarm/tracker.js'
 import { webhookHandlers } from './webhook-routes.js'
+import type { SidecarMeter, WebhookSource } from './metrics.js'
 
 export interface SidecarAppDeps {
   readonly blobs: BlobService
@@ -33,6 +34,10 @@ export interface SidecarAppDeps {
   readonly guard?: PullGuard
   /** The torrent as handed to an agent (with token auth, its announce URL carries a fresh swarm credential). */
   readonly handOut?: (t: BlobTorrent) => Buffer
+  /** Counts webhook events; none in tests that do not look. */
+  readonly meter?: Pick<SidecarMeter, 'webhook'>
+  /** The Prometheus text of `GET /metrics`. */
+  readonly metrics: () => Promise<{ contentType: string; body: string }>
 }
 
 /** Bodies are read whole before parsing; these bound them (413 past the limit, at once when Content-Length says so). */
@@ -65,15 +70,20 @@ export function buildSidecarApp(deps: SidecarAppDeps): Express {
   }
   const webhookToken = token(checkWebhookToken, 'webhookToken')
   const preheatToken = token(checkPreheatToken, 'preheatToken')
+  // A push request turned away at any step (busy, token, body, shape, a full queue) counts once as refused.
+  const refused = (source: WebhookSource) => (err: unknown, _req: Request, _res: Response, next: NextFunction) => {
+    deps.meter?.webhook(source, 'refused')
+    next(err)
+  }
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', queued: deps.queue.size })
   })
 
   // Push events: distribution's notifications, Harbor's webhook, Harbor's Kraken preheat driver.
-  app.post('/webhooks/distribution', gate, webhookToken, WEBHOOK_BODY, wrap(hooks.distribution))
-  app.post('/webhooks/harbor', gate, webhookToken, WEBHOOK_BODY, wrap(hooks.harbor))
-  app.post('/registry/notifications', gate, preheatToken, WEBHOOK_BODY, wrap(hooks.kraken))
+  app.post('/webhooks/distribution', gate, webhookToken, WEBHOOK_BODY, wrap(hooks.distribution), refused('distribution'))
+  app.post('/webhooks/harbor', gate, webhookToken, WEBHOOK_BODY, wrap(hooks.harbor), refused('harbor'))
+  app.post('/registry/notifications', gate, preheatToken, WEBHOOK_BODY, wrap(hooks.kraken), refused('kraken'))
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' })
   })
@@ -84,6 +94,7 @@ export function buildSidecarApp(deps: SidecarAppDeps): Express {
   })
   app.post('/oapi/v1/jobs', preheatToken, PREHEAT_BODY, wrap(preheat.create))
   app.get('/oapi/v1/jobs/:id', preheatToken, wrap(preheat.get))
+  app.get('/v1/jobs', preheatToken, wrap(preheat.list))
 
   // Blobs, for agents and operators.
   app.get('/v1/blobs/:digest', wrap(blobs.status))
@@ -91,6 +102,13 @@ export function buildSidecarApp(deps: SidecarAppDeps): Express {
   app.get('/v1/blobs/:digest/data', wrap(blobs.data))
   app.get('/v1/cache', wrap(async (_req, res) => {
     res.json(await deps.cache.status())
+  }))
+  app.get('/v1/blobs', (_req, res) => {
+    res.json(deps.blobs.list(deps.guard === undefined))
+  })
+  app.get('/metrics', wrap(async (_req, res) => {
+    const m = await deps.metrics()
+    res.type(m.contentType).send(m.body)
   }))
 
   // The swarm's tracker.

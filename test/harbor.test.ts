@@ -15,6 +15,7 @@ import { startCountingProxy, type CountingProxy } from '../demo/counting-proxy.j
 import { makeOciImage, type OciImage } from '../demo/image.js'
 import { skopeoPush } from '../demo/skopeo.js'
 import { sidecarConfig, testLogger } from './helpers/configs.js'
+import type { SidecarConfig } from '../config/index.js'
 
 const PREHEAT_TOKEN = 'preheat-s3cr3t'
 const WEBHOOK_TOKEN = 'webhook-s3cr3t'
@@ -30,6 +31,12 @@ interface Job {
   result?: { job_states: Array<{ error: string; results: Array<{ success_tasks: Array<{ url: string; hostname: string; ip: string }>; failure_tasks: Array<{ description: string }> }> }> }
 }
 
+interface JobProgress {
+  bytesDone: number
+  bytesTotal: number
+  blobs: Array<{ digest: string; size: number; state: string; bytesDone: number }>
+}
+
 describe('Harbor integration', () => {
   let root: string
   let registry: Registry
@@ -38,8 +45,8 @@ describe('Harbor integration', () => {
   let indexDigest: string
   const closers: Array<() => Promise<unknown>> = []
 
-  const sidecar = async (name: string): Promise<RunningSidecar> => {
-    const config = sidecarConfig({ origin: proxy.url, dataDir: path.join(root, name), preheatToken: PREHEAT_TOKEN, webhookToken: WEBHOOK_TOKEN })
+  const sidecar = async (name: string, over: Partial<SidecarConfig> = {}): Promise<RunningSidecar> => {
+    const config = sidecarConfig({ origin: proxy.url, dataDir: path.join(root, name), preheatToken: PREHEAT_TOKEN, webhookToken: WEBHOOK_TOKEN, ...over })
     const s = await runSidecar({ config, logger: testLogger(name), clock: systemClock })
     closers.push(() => s.close())
     return s
@@ -147,6 +154,35 @@ describe('Harbor integration', () => {
     const files = (await fs.readdir(dataDir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => path.join(e.parentPath ?? e.path, e.name))
     assert.ok(files.some((f) => f.endsWith(`${created.id}.json`)))
     for (const f of files) assert.ok(!(await fs.readFile(f)).includes(secret), `${f} holds the Authorization value`)
+  })
+
+  it('shows each blob\'s bytes while a job is PENDING, and lists jobs at GET /v1/jobs', async () => {
+    // A slow origin read keeps the job PENDING long enough to watch its blobs fill.
+    const s = await sidecar('progress', { originBytesPerSec: 100_000 })
+    const id = ((await (await preheat(s, manifestUrl('amd64'))).json()) as Job).id
+    const seen: JobProgress[] = []
+    for (let i = 0; i < 400; i++) {
+      const job = (await getJob(s, id)) as Job & { progress: JobProgress }
+      if (job.state !== 'PENDING') break
+      seen.push(job.progress)
+      await new Promise((r) => setTimeout(r, 25))
+    }
+    const midway = seen.find((p) => p.blobs.some((b) => b.state === 'fetching' && b.bytesDone > 0 && b.bytesDone < b.size))
+    assert.ok(midway, `no blob seen part-fetched in ${seen.length} polls`)
+    assert.ok(midway.bytesDone > 0 && midway.bytesDone < midway.bytesTotal)
+    const done = (await finished(s, id)) as Job & { progress: JobProgress }
+    assert.equal(done.state, 'SUCCESS')
+    assert.equal(done.result!.job_states[0].results[0].success_tasks.length, done.progress.blobs.length)
+    assert.deepEqual(new Set(done.progress.blobs.map((b) => b.state)), new Set(['seeding']))
+    assert.equal(done.progress.bytesDone, done.progress.bytesTotal)
+    assert.equal(done.progress.bytesTotal, images[0].blobs().reduce((n, b) => n + b.size, 0))
+
+    const list = await fetch(`${s.url}/v1/jobs`, { headers: { authorization: `Bearer ${PREHEAT_TOKEN}` } })
+    assert.equal(list.status, 200)
+    const jobs = ((await list.json()) as { jobs: Array<Job & { progress: JobProgress }> }).jobs
+    assert.deepEqual(jobs.map((j) => j.id), [id])
+    assert.equal(jobs[0].progress.bytesDone, done.progress.bytesTotal)
+    assert.equal((await fetch(`${s.url}/v1/jobs`)).status, 401)
   })
 
   it('reads manifests with the Authorization Harbor handed over, for that job only', async () => {

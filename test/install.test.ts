@@ -1,4 +1,5 @@
-// The package as a machine without the repository gets it: `npm pack`, then
+// The package as a machine without the repository gets it: `npm run package`
+// (npm pack with the dependencies bundled), then
 // `npm install -g` of the tarball into a temp prefix, offline with an empty
 // cache (so everything it runs must be in the tarball), from a directory
 // outside the repository. Then the installed CLI is run.
@@ -28,7 +29,7 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }))
 describe('the packed tarball', () => {
   before(async () => {
     // --ignore-scripts: prepack would empty dist/, which this very test runs from; `tsc -p .` built it just before.
-    const packed = await exec('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], { cwd: REPO, maxBuffer: 64 << 20, timeout: 180_000 })
+    const packed = await exec(process.execPath, [path.join(REPO, 'deploy', 'package.mjs'), '--ignore-scripts', '--json', '--pack-destination', tmp], { cwd: REPO, maxBuffer: 64 << 20, timeout: 180_000 })
     const [{ filename }] = JSON.parse(packed.stdout) as Array<{ filename: string }>
     const work = path.join(tmp, 'elsewhere')
     fs.mkdirSync(work)

@@ -9,6 +9,9 @@ export function bearerToken(authorization: string | undefined): string | undefin
   return m?.[1]
 }
 
+/** How a check ended: granted, no bearer token, a bad token, or a good one without pull. */
+export type CheckResult = 'ok' | 'missing' | 'invalid' | 'denied'
+
 /**
  * A door that needs pull rights on a repository. Refusals carry the registry's
  * own challenge, so a client that was refused knows where to get a token.
@@ -17,15 +20,23 @@ export class PullGuard {
   constructor(
     readonly verifier: TokenVerifier,
     private readonly challenge: ChallengeParams,
+    /** Told how each check ended, for metrics. */
+    private readonly onCheck: (result: CheckResult) => void = () => undefined,
   ) {}
 
   /** Resolves when the request's bearer token grants pull on repo; throws UNAUTHORIZED or DENIED otherwise. */
   async check(authorization: string | undefined, repo: RepoName): Promise<void> {
     const token = bearerToken(authorization)
-    if (token === undefined) throw this.missing(repo)
+    if (token === undefined) {
+      this.onCheck('missing')
+      throw this.missing(repo)
+    }
     try {
       await this.verifier.verify(token, repo)
+      this.onCheck('ok')
     } catch (err) {
+      if (err instanceof InsufficientScopeError) this.onCheck('denied')
+      else if (err instanceof InvalidTokenError) this.onCheck('invalid')
       if (err instanceof InsufficientScopeError) {
         throw new AppError('DENIED', err.message, undefined, { 'www-authenticate': bearerChallenge(this.challenge, repo, 'insufficient_scope') })
       }

@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock.js'
-import { PullGuard } from './guard.js'
+import { PullGuard, type CheckResult } from './guard.js'
 import { JoseTokenVerifier } from './jose-verifier.js'
 import { readKeySet } from './keys.js'
 
@@ -17,10 +17,10 @@ export interface TokenAuth {
 }
 
 /** The verifier and the guard for the configured token auth, or undefined when it is off (config validated all or none). */
-export function tokenAuth(s: TokenAuthSettings, clock: Clock): TokenAuth | undefined {
+export function tokenAuth(s: TokenAuthSettings, clock: Clock, onCheck?: (result: CheckResult) => void): TokenAuth | undefined {
   if (s.realm === undefined || s.issuer === undefined || s.service === undefined) return undefined
   const verifier = new JoseTokenVerifier({ keys: readKeySet({ rootCerts: s.rootCerts, jwks: s.jwks }), issuer: s.issuer, audience: s.service, clock })
-  return { verifier, guard: new PullGuard(verifier, { realm: s.realm, service: s.service }) }
+  return { verifier, guard: new PullGuard(verifier, { realm: s.realm, service: s.service }, onCheck) }
 }
 
 /** The config's auth fields as settings. */

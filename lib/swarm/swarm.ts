@@ -71,6 +71,7 @@ export class Swarm {
   private readonly client: WebTorrent
   private readonly self: Self
   private readonly bans: BanList
+  private uploaded = 0
   /** Host-wide limits every peer connection passes through; HTTP transfers join them. */
   readonly rates: { readonly download: RateLimit; readonly upload: RateLimit }
 
@@ -101,6 +102,9 @@ export class Swarm {
       tracker: { getAnnounceOpts: () => ({ ip: opts.advertiseHost }) },
     })
     this.client.on('error', (err: unknown) => opts.logger.error({ err }, 'swarm error'))
+    this.client.on('upload', (n: number) => {
+      this.uploaded += n
+    })
     this.self = { peerId, addr: () => `${opts.advertiseHost}:${this.client.torrentPort}`, refused: (addr) => this.bans.isBanned({ addr }) }
     let groups: ReturnType<typeof throttleGroupsOf>
     try {
@@ -115,6 +119,11 @@ export class Swarm {
   /** This process's hex peer id. */
   get peerId(): string {
     return this.self.peerId
+  }
+
+  /** Bytes sent to peers since the process started, protocol messages included (a metrics counter). */
+  get uploadedBytes(): number {
+    return this.uploaded
   }
 
   /** Peers banned since the process started (a metrics counter). */

@@ -18,6 +18,8 @@ export interface TrackerOptions {
   readonly logger?: Logger
   /** Distinct reporters that delist a peer (default 2). */
   readonly reportsToDelist?: number
+  /** Told of each announce, answered or refused, for metrics. */
+  readonly onAnnounce?: (ok: boolean) => void
 }
 
 /**
@@ -49,9 +51,13 @@ export class Tracker {
       stats: false,
       trustProxy: true,
       filter: (infoHash, params, cb) => {
-        if (!this.issued.has(infoHash)) return cb(new Error('info-hash was not issued by this sidecar'))
+        if (!this.issued.has(infoHash)) {
+          this.opts.onAnnounce?.(false)
+          return cb(new Error('info-hash was not issued by this sidecar'))
+        }
         const refused = this.opts.admit?.(infoHash, params) ?? this.delistedRefusal(infoHash, params)
         if (refused === undefined) this.takeReports(infoHash, params)
+        this.opts.onAnnounce?.(refused === undefined)
         cb(refused === undefined ? null : new Error(refused))
       },
     })
