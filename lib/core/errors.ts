@@ -22,6 +22,7 @@ export const ErrorCodes = {
   QUERY_INVALID: { status: 400, message: 'a query parameter is not valid' },
   BLOB_UNKNOWN: { status: 404, message: 'blob unknown' },
   BLOB_FETCH_FAILED: { status: 502, message: 'could not fetch the blob from the origin' },
+  MANIFEST_INVALID: { status: 502, message: 'the origin\'s manifest is not one layerseed can read' },
   DIGEST_MISMATCH: { status: 502, message: 'content does not match its digest' },
   INSUFFICIENT_STORAGE: { status: 507, message: 'not enough free disk space to store the blob' },
   UPSTREAM_NOT_ALLOWED: { status: 403, message: 'upstream registry is not configured' },

@@ -107,10 +107,11 @@ export class RegistryClient {
     const res = await this.request(`/v2/${repo}/manifests/${reference}`, { ...opts, repo, headers: { accept: MANIFEST_ACCEPT } })
     if (!res.ok) {
       await res.body?.cancel()
-      throw new AppError(res.status === 404 ? 'BLOB_UNKNOWN' : 'BLOB_FETCH_FAILED', `manifest ${repo}${reference.includes(':') ? '@' : ':'}${reference}: HTTP ${res.status}`)
+      // As for blobs: a refusal or a 404 stays what it is, and only a 5xx or 429 is worth waiting out.
+      throw new UpstreamStatusError(res.status, res.headers.get('www-authenticate') ?? undefined, `manifest ${repo}${reference.includes(':') ? '@' : ':'}${reference}: HTTP ${res.status}`)
     }
     const body = Buffer.from(await res.arrayBuffer())
-    if (body.length > MAX_MANIFEST_BYTES) throw new AppError('BLOB_FETCH_FAILED', `manifest ${reference} is larger than 4 MiB`)
+    if (body.length > MAX_MANIFEST_BYTES) throw new AppError('MANIFEST_INVALID', `manifest ${reference} is larger than 4 MiB`)
     const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`
     if (reference.includes(':') && digest !== reference) {
       throw new AppError('DIGEST_MISMATCH', `manifest ${repo}@${reference} does not match its digest`)
@@ -118,7 +119,7 @@ export class RegistryClient {
     try {
       return { digest, manifest: parseManifest(body, res.headers.get('content-type') ?? undefined) }
     } catch (err) {
-      throw new AppError('BLOB_FETCH_FAILED', `manifest ${repo}@${reference}: ${(err as Error).message}`)
+      throw new AppError('MANIFEST_INVALID', `manifest ${repo}@${reference}: ${(err as Error).message}`)
     }
   }
 
