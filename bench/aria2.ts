@@ -8,6 +8,7 @@ import type { OciImage } from '../demo/image.js'
 import { waitFor } from '../demo/process.js'
 import type { Cluster } from './cluster.js'
 import type { Procs } from './procs.js'
+import { machineCpu } from './cpu.js'
 
 const TRACKER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'plain-tracker.js')
 
@@ -36,9 +37,11 @@ async function imageTorrent(image: OciImage, announce: string): Promise<Buffer> 
 /**
  * The `bittorrent` baseline: a plain tracker and an aria2c seeder on the
  * registry host, an aria2c leecher on every host. Returns when every leecher
- * has the whole image, in seconds from the start.
+ * has the whole image, in seconds from the start, with the machine's busy
+ * CPU-seconds from the start until the last one finished (the tracker's and
+ * seeder's start-up and the processes' stopping are outside it).
  */
-export async function runAria2Swarm(o: { cluster: Cluster; image: OciImage; work: string; procs: Procs; timeoutMs: number }): Promise<number[]> {
+export async function runAria2Swarm(o: { cluster: Cluster; image: OciImage; work: string; procs: Procs; timeoutMs: number }): Promise<{ seconds: number[]; busyCpu: number }> {
   const { cluster, image, work, procs } = o
   const reg = cluster.registry
   await fs.mkdir(path.join(work, 'seed', 'image'), { recursive: true })
@@ -55,6 +58,7 @@ export async function runAria2Swarm(o: { cluster: Cluster; image: OciImage; work
   await new Promise((r) => setTimeout(r, 1500))
 
   const t0 = Date.now()
+  const cpu0 = machineCpu()
   const leechers = await Promise.all(cluster.hosts.map(async (h) => {
     const dir = path.join(work, h.name)
     await fs.mkdir(dir, { recursive: true })
@@ -69,7 +73,7 @@ export async function runAria2Swarm(o: { cluster: Cluster; image: OciImage; work
       const ns = BigInt((await fs.readFile(l.done, 'utf8')).trim())
       seconds.push(Number(ns / 1_000_000n - BigInt(t0)) / 1000)
     }
-    return seconds
+    return { seconds, busyCpu: machineCpu().busy - cpu0.busy }
   } finally {
     for (const l of leechers) await procs.stop(l.p)
     await procs.stop(seeder)

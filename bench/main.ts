@@ -10,6 +10,7 @@ import { Cluster } from './cluster.js'
 import { swarmTable } from './report.js'
 import { runMicroBenches } from './micro.js'
 import { runStartupBench } from './startup.js'
+import { runSpeedBench } from './speed.js'
 
 interface Args {
   hosts: number
@@ -22,6 +23,7 @@ interface Args {
   micro: boolean
   swarm: boolean
   startup: boolean
+  speed: boolean
   keep: boolean
 }
 
@@ -34,15 +36,18 @@ const HELP = `Usage: npm run bench -- [options]
                        as long-running agents have served pulls before (default 0: none)
   --modes LIST         of ${MODES.join(',')} (default all)
   --timeout S          bound on each mode, seconds (default 300)
-  --only swarm|micro|startup
-                       run one part (default all: startup times a sidecar and an agent on 10,000 cached blobs)
+  --only swarm|micro|startup|speed
+                       run one part (default all: startup times a sidecar and an agent on 10,000 cached blobs;
+                       speed prints the CPU-per-byte targets: 6 hosts at 80 Mbit/s beside aria2c with fresh
+                       and warm agents, the loopback single-agent and small-blob figures, hosts 2 to 12, and
+                       this machine's floor; it sets its own cluster, ignoring --hosts, --mbit and --layers)
   --keep               keep the work directory
 
 Environment: LAYERSEED_BENCH_NODE_FLAGS adds node flags to the swarm's sidecar
 and agents, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (with --keep to read the logs).`
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { hosts: 8, mbit: 100, originMbit: 100, layersMb: [50], warmupMb: 0, modes: [...MODES], timeoutMs: 300_000, micro: true, swarm: true, startup: true, keep: false }
+  const a: Args = { hosts: 8, mbit: 100, originMbit: 100, layersMb: [50], warmupMb: 0, modes: [...MODES], timeoutMs: 300_000, micro: true, swarm: true, startup: true, speed: true, keep: false }
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]
     const v = () => {
@@ -66,10 +71,11 @@ function parseArgs(argv: string[]): Args {
       for (const m of a.modes) if (!MODES.includes(m)) throw new Error(`--modes: unknown mode ${m}`)
     } else if (k === '--only') {
       const o = v()
-      if (o !== 'swarm' && o !== 'micro' && o !== 'startup') throw new Error('--only: swarm, micro or startup')
+      if (o !== 'swarm' && o !== 'micro' && o !== 'startup' && o !== 'speed') throw new Error('--only: swarm, micro, startup or speed')
       a.micro = o === 'micro'
       a.swarm = o === 'swarm'
       a.startup = o === 'startup'
+      a.speed = o === 'speed'
     } else if (k === '--keep') a.keep = true
     else if (k === '--help' || k === '-h') {
       process.stdout.write(`${HELP}\n`)
@@ -101,6 +107,7 @@ async function main(): Promise<number> {
       const { results, imageBytes } = await runSwarmBench(args, path.join(work, 'swarm'), procs, log)
       process.stdout.write(`\n${swarmTable(results, imageBytes, args)}\n`)
     }
+    if (args.speed) process.stdout.write(`\n${await runSpeedBench(path.join(work, 'speed'), procs, log, args.timeoutMs)}\n`)
     if (args.micro) process.stdout.write(`\n${await runMicroBenches(path.join(work, 'micro'), log)}\n`)
     if (args.startup) process.stdout.write(`\n${await runStartupBench(path.join(work, 'startup'), log)}\n`)
     return 0

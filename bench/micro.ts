@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { freePort } from '../demo/ports.js'
 import { makeOciImage } from '../demo/image.js'
 import { run, waitFor } from '../demo/process.js'
-import { startRegistry } from '../demo/registry.js'
+import { startRegistry, type Registry } from '../demo/registry.js'
 import { skopeoPush } from '../demo/skopeo.js'
 import { runFlood } from './flood.js'
 import { Procs } from './procs.js'
@@ -22,22 +22,33 @@ async function curl(url: string): Promise<{ seconds: number; bytesPerSec: number
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
-/** Single-agent throughput, small-blob latency and webhook intake, on loopback without shaping. */
-export async function runMicroBenches(work: string, log: (s: string) => void): Promise<string> {
-  const procs = new Procs()
+export interface LoopbackFigures {
+  readonly bigBytes: number
+  /** MB/s from the registry, and through a cold agent cache: first the agent's first swarm pull, then a second blob once it is warm. */
+  readonly big: { readonly direct: number; readonly fresh: number; readonly warm: number }
+  /** Median latencies in ms, and the agent's first of each size (its code still cold for that size). */
+  readonly small: ReadonlyArray<{ readonly label: string; readonly direct: number; readonly agent: number; readonly agentFirst: number }>
+}
+
+/**
+ * One registry, one sidecar and one agent on loopback without shaping: the
+ * agent's throughput on a large blob and its latency on small ones, each
+ * beside the same blob read straight from the registry with curl.
+ */
+export async function runLoopbackPulls(work: string, procs: Procs, log: (s: string) => void): Promise<LoopbackFigures> {
   const registry = await startRegistry({ dir: path.join(work, 'registry') })
   try {
-    const layerSizes = [BIG_BYTES, ...SMALL.flatMap((s) => Array.from({ length: REPEATS }, () => s.bytes))]
+    const layerSizes = [BIG_BYTES, BIG_BYTES, ...SMALL.flatMap((s) => Array.from({ length: REPEATS }, () => s.bytes))]
     const image = await makeOciImage(path.join(work, 'image'), { layerSizes })
     await skopeoPush(image, registry.host, 'bench/micro:1.0')
-    const [big, ...small] = image.layers
+    const [big, big2, ...small] = image.layers
 
     const sidecarPort = await freePort()
     const sidecarUrl = `http://127.0.0.1:${sidecarPort}`
     procs.start([process.execPath, BIN, 'sidecar', '--listen', `127.0.0.1:${sidecarPort}`, '--origin', registry.url, '--data-dir', path.join(work, 'sidecar'), '--peer-port', '0', '--log-level', 'warn'], path.join(work, 'sidecar.log'))
     await waitFor(async () => (await fetch(`${sidecarUrl}/healthz`)).ok, { timeoutMs: 20_000, intervalMs: 100, what: 'the sidecar' })
     for (const l of image.layers) await (await fetch(`${sidecarUrl}/v1/blobs/${l.digest}/torrent?repo=bench/micro`)).arrayBuffer()
-    // The sidecar just stored 200 MB: flush it to disk now, not during the measurements.
+    // The sidecar just stored 400 MB: flush it to disk now, not during the measurements.
     await run('sync', [], { timeoutMs: 120_000 })
     const agentPort = await freePort()
     const agentUrl = `http://127.0.0.1:${agentPort}`
@@ -45,31 +56,49 @@ export async function runMicroBenches(work: string, log: (s: string) => void): P
     await waitFor(async () => (await fetch(`${agentUrl}/healthz`)).ok, { timeoutMs: 20_000, intervalMs: 100, what: 'the agent' })
 
     const blobUrl = (base: string, digest: string) => `${base}/v2/bench/micro/blobs/${digest}`
-    const lines = ['| micro-benchmark | direct | through the agent | ratio |', '| --- | --- | --- | --- |']
-    // Small blobs first: after the 200 MB transfer the agent's kernel would
+    // Small blobs first: after a 200 MB transfer the agent's kernel would
     // still be writing that blob back to disk, adding its noise to every small write.
-    log('micro: small-blob latency')
+    log('loopback: small-blob latency')
+    const smallFigures = []
     for (const [i, s] of SMALL.entries()) {
       const blobs = small.slice(i * REPEATS, (i + 1) * REPEATS)
       const d: number[] = []
       const a: number[] = []
       for (const b of blobs) {
-        d.push((await curl(blobUrl(registry.url, b.digest))).seconds)
-        a.push((await curl(blobUrl(agentUrl, b.digest))).seconds)
+        d.push((await curl(blobUrl(registry.url, b.digest))).seconds * 1000)
+        a.push((await curl(blobUrl(agentUrl, b.digest))).seconds * 1000)
       }
-      lines.push(`| ${s.label} blob latency, cold agent cache, median of ${REPEATS} (ms) | ${(median(d) * 1000).toFixed(1)} | ${(median(a) * 1000).toFixed(1)} | ${(median(a) / median(d)).toFixed(2)} |`)
+      smallFigures.push({ label: s.label, direct: median(d), agent: median(a), agentFirst: a[0] })
     }
-    log('micro: single-agent throughput')
+    log('loopback: single-agent throughput')
     const direct = await curl(blobUrl(registry.url, big.digest))
-    const viaAgent = await curl(blobUrl(agentUrl, big.digest))
-    lines.splice(2, 0, `| single-agent throughput, ${BIG_BYTES / 1e6} MB blob, cold agent cache (MB/s) | ${(direct.bytesPerSec / 1e6).toFixed(0)} | ${(viaAgent.bytesPerSec / 1e6).toFixed(0)} | ${(viaAgent.bytesPerSec / direct.bytesPerSec).toFixed(2)} |`)
+    const fresh = await curl(blobUrl(agentUrl, big.digest))
+    await run('sync', [], { timeoutMs: 120_000 })
+    const warm = await curl(blobUrl(agentUrl, big2.digest))
+    return { bigBytes: BIG_BYTES, big: { direct: direct.bytesPerSec / 1e6, fresh: fresh.bytesPerSec / 1e6, warm: warm.bytesPerSec / 1e6 }, small: smallFigures }
+  } finally {
     await procs.stopAll()
+    await registry.stop()
+  }
+}
+
+/** Single-agent throughput, small-blob latency and webhook intake, on loopback without shaping. */
+export async function runMicroBenches(work: string, log: (s: string) => void): Promise<string> {
+  const procs = new Procs()
+  const registry = await startRegistry({ dir: path.join(work, 'registry') })
+  try {
+    const lb = await runLoopbackPulls(path.join(work, 'loopback'), procs, log)
+    const lines = ['| micro-benchmark | direct | through the agent | ratio |', '| --- | --- | --- | --- |']
+    const mb = lb.bigBytes / 1e6
+    lines.push(`| single-agent throughput, ${mb} MB blob, cold agent cache, fresh agent (MB/s) | ${lb.big.direct.toFixed(0)} | ${lb.big.fresh.toFixed(0)} | ${(lb.big.fresh / lb.big.direct).toFixed(2)} |`)
+    lines.push(`| the same, another ${mb} MB blob once the agent is warm (MB/s) | ${lb.big.direct.toFixed(0)} | ${lb.big.warm.toFixed(0)} | ${(lb.big.warm / lb.big.direct).toFixed(2)} |`)
+    for (const s of lb.small) lines.push(`| ${s.label} blob latency, cold agent cache, median of ${REPEATS} (ms; the agent's first: ${s.agentFirst.toFixed(1)}) | ${s.direct.toFixed(1)} | ${s.agent.toFixed(1)} | ${(s.agent / s.direct).toFixed(2)} |`)
 
     log('micro: webhook intake')
     const intake = await webhookIntake(work, procs)
     lines.push(`| webhook intake: envelopes/s with p99 latency ≤ 50 ms (concurrency ${intake.concurrency}, p99 ${intake.p99Ms.toFixed(1)} ms) | - | ${intake.rate.toFixed(0)} | - |`)
     log('micro: webhook flood')
-    const f = await runFlood(BIN, work, procs, { origin: registry.url, repo: 'bench/micro', digest: small[0].digest })
+    const f = await runFlood(BIN, work, procs, { origin: registry.url, repo: 'bench/micro', digest: await smallBlob(work, registry) })
     const cpu = `sidecar ${f.sidecarCpuS.toFixed(1)} CPU-s, machine ${f.machineBusyS.toFixed(1)} of ${(os.cpus().length * f.seconds).toFixed(1)} CPU-s`
     lines.push(`| webhook flood, ${f.sent} envelopes at ${(f.sent / f.seconds).toFixed(0)}/s (${f.statuses['202'] ?? 0} got 202, ${f.statuses['503'] ?? 0} got 503; ${cpu}): /healthz p50 / p99 (ms), ${f.probes} probes | - | ${f.healthP50Ms.toFixed(1)} / ${f.healthP99Ms.toFixed(1)} | - |`)
     lines.push(`| the same flood: a seeding blob's torrent request p50 / p99 (ms) | - | ${f.torrentP50Ms.toFixed(1)} / ${f.torrentP99Ms.toFixed(1)} | - |`)
@@ -78,6 +107,13 @@ export async function runMicroBenches(work: string, log: (s: string) => void): P
     await procs.stopAll()
     await registry.stop()
   }
+}
+
+/** A one-layer image pushed for the flood, which names one of its blobs in every envelope. */
+async function smallBlob(work: string, registry: Registry): Promise<string> {
+  const image = await makeOciImage(path.join(work, 'flood-image'), { layerSizes: [1_000] })
+  await skopeoPush(image, registry.host, 'bench/micro:1.0')
+  return image.layers[0].digest
 }
 
 /**

@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -32,6 +33,8 @@ export interface ModeResult {
   readonly egressBytes: number
   readonly sidecarRss?: number
   readonly agentRss?: number
+  /** CPU-seconds over the pull window: the whole machine's busy time, and ours by process. */
+  readonly cpu: { readonly busy: number; readonly wall: number; readonly sidecar?: number; readonly agents?: number }
 }
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/layerseed.js')
@@ -66,7 +69,7 @@ export async function runSwarmBench(spec: SwarmSpec, work: string, procs: Procs,
     }
     log(`image: ${image.layers.length} layer(s), ${(imageBytes / 1e6).toFixed(1)} MB; ${spec.hosts} hosts at ${spec.mbit} Mbit, registry at ${spec.originMbit} Mbit`)
 
-    const measure = async (mode: Mode, pull: () => Promise<number[]>, ours?: { sidecar: number | undefined; agents: Array<number | undefined> }): Promise<void> => {
+    const measure = async (mode: Mode, pull: () => Promise<number[] | { seconds: number[]; busyCpu: number }>, ours?: { sidecar: number | undefined; agents: Array<number | undefined> }): Promise<void> => {
       // The modes before this one wrote hundreds of MB: flush them now, so their
       // write-back does not take CPU and disk from this mode's pull window.
       await run('sync', [], { timeoutMs: 120_000 })
@@ -76,20 +79,28 @@ export async function runSwarmBench(spec: SwarmSpec, work: string, procs: Procs,
       const agentsCpu0 = ours?.agents.map(processCpu) ?? []
       const t0 = performance.now()
       const mono0 = process.hrtime.bigint()
-      const hostSeconds = await pull()
+      const pulled = await pull()
+      const hostSeconds = Array.isArray(pulled) ? pulled : pulled.seconds
       const wall = (performance.now() - t0) / 1000
       const monoSeconds = [mono0, process.hrtime.bigint()].map((t) => (Number(t / 1_000_000n) / 1000).toFixed(3))
       const cpu1 = machineCpu()
       const egressBytes = cluster.txBytes(reg) - before
-      const r = { mode, hostSeconds, egressBytes, ...(ours ? { sidecarRss: peakRss(ours.sidecar), agentRss: peakRss(ours.agents[0]) } : {}) }
+      // A pull that measured its own window (the plain swarm's, without its start-up) gives its CPU too.
+      const busy = Array.isArray(pulled) ? cpu1.busy - cpu0.busy : pulled.busyCpu
+      const window = Array.isArray(pulled) ? wall : Math.max(...hostSeconds)
+      const capacity = Array.isArray(pulled) ? cpu1.total - cpu0.total : window * os.cpus().length
+      const sidecar = ours ? processCpu(ours.sidecar) - sidecarCpu0 : undefined
+      const agents = ours?.agents.map((pid, i) => processCpu(pid) - agentsCpu0[i])
+      const agentSum = agents?.reduce((a, b) => a + b, 0)
+      const r: ModeResult = {
+        mode, hostSeconds, egressBytes,
+        cpu: { busy, wall: window, ...(ours ? { sidecar, agents: agentSum } : {}) },
+        ...(ours ? { sidecarRss: peakRss(ours.sidecar), agentRss: peakRss(ours.agents[0]) } : {}),
+      }
       results.push(r)
       log(`${mode}: all done in ${Math.max(...hostSeconds).toFixed(2)} s, registry egress ${(egressBytes / imageBytes).toFixed(2)}x`)
-      const busy = cpu1.busy - cpu0.busy
-      const parts = [`machine busy ${busy.toFixed(1)} CPU-s of ${(cpu1.total - cpu0.total).toFixed(1)} over ${wall.toFixed(1)} s`]
-      if (ours) {
-        const sidecar = processCpu(ours.sidecar) - sidecarCpu0
-        const agents = ours.agents.map((pid, i) => processCpu(pid) - agentsCpu0[i])
-        const agentSum = agents.reduce((a, b) => a + b, 0)
+      const parts = [`machine busy ${busy.toFixed(1)} CPU-s of ${capacity.toFixed(1)} over ${window.toFixed(1)} s`]
+      if (agents && sidecar !== undefined && agentSum !== undefined) {
         parts.push(`sidecar ${sidecar.toFixed(1)}`, `agents ${agentSum.toFixed(1)} (${agents.map((a) => a.toFixed(1)).join(' ')})`, `everything else ${(busy - sidecar - agentSum).toFixed(1)}`)
       }
       log(`${mode}: cpu: ${parts.join(', ')}; window ${monoSeconds.join('-')} (CLOCK_MONOTONIC s, for perf --time)`)
