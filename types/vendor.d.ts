@@ -85,6 +85,8 @@ declare module 'webtorrent' {
   import type { Readable } from 'node:stream'
   export interface Wire extends EventEmitter {
     peerId: string
+    /** How the connection was made: 'tcpOutgoing' when this process dialled. */
+    type: string | null
     /** The peer wants pieces from us. */
     peerInterested: boolean
     /** Bytes per second sent to this peer over the last seconds. */

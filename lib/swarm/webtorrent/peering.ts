@@ -1,4 +1,4 @@
-import type { Torrent } from 'webtorrent'
+import type { Torrent, Wire } from 'webtorrent'
 import type { TorrentInternals, WireInternals } from './internals.js'
 
 export interface Self {
@@ -23,6 +23,12 @@ export interface Self {
  *   the rest, including any peer it took for a seeder because its bitfield
  *   came late. Add torrents with `alwaysChokeSeeders: false` as well.
  * - No dialling a banned peer's address (`refused`).
+ * - One connection per pair of peers. Two peers that each got the other from
+ *   the tracker dial each other, and webtorrent keeps both connections, each
+ *   with its own requests, `have`s, keep-alives and socket: twice the
+ *   per-message work for the same bytes. When a second connection to a peer
+ *   completes its handshake, both ends keep the one dialled by the smaller
+ *   peer id and close the other, so they agree without a message.
  */
 export function applyPeering(torrent: Torrent, self: Self): void {
   const t = torrent as unknown as TorrentInternals
@@ -32,7 +38,17 @@ export function applyPeering(torrent: Torrent, self: Self): void {
   t._rechoke = () => {
     for (const w of t.wires) if (w.peerInterested) w.unchoke()
   }
-  t.on('wire', (wire: WireInternals) => {
-    wire.on('interested', () => wire.unchoke())
+  t.on('wire', (wire: Wire) => {
+    const twin = (t.wires as unknown as Wire[]).find((w) => w !== wire && w.peerId === wire.peerId && !w.destroyed)
+    if (twin) {
+      const dialler = (w: Wire) => (w.type === 'tcpOutgoing' ? self.peerId : w.peerId)
+      const wanted = self.peerId < wire.peerId ? self.peerId : wire.peerId
+      // The older one stays when both (or neither) were dialled by the wanted side.
+      const keep = dialler(twin) !== wanted && dialler(wire) === wanted ? wire : twin
+      ;(keep === wire ? twin : wire).destroy()
+      if (keep !== wire) return
+    }
+    const w = wire as unknown as WireInternals
+    w.on('interested', () => w.unchoke())
   })
 }
