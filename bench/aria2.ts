@@ -8,7 +8,7 @@ import type { OciImage } from '../demo/image.js'
 import { waitFor } from '../demo/process.js'
 import type { Cluster } from './cluster.js'
 import type { Procs } from './procs.js'
-import { machineCpu } from './cpu.js'
+import { machineCpu, processCpu } from './cpu.js'
 
 const TRACKER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'plain-tracker.js')
 
@@ -39,9 +39,10 @@ async function imageTorrent(image: OciImage, announce: string): Promise<Buffer> 
  * registry host, an aria2c leecher on every host. Returns when every leecher
  * has the whole image, in seconds from the start, with the machine's busy
  * CPU-seconds from the start until the last one finished (the tracker's and
- * seeder's start-up and the processes' stopping are outside it).
+ * seeder's start-up and the processes' stopping are outside it), and the
+ * aria2c processes' own share of them.
  */
-export async function runAria2Swarm(o: { cluster: Cluster; image: OciImage; work: string; procs: Procs; timeoutMs: number }): Promise<{ seconds: number[]; busyCpu: number }> {
+export async function runAria2Swarm(o: { cluster: Cluster; image: OciImage; work: string; procs: Procs; timeoutMs: number }): Promise<{ seconds: number[]; busyCpu: number; ownCpu: number }> {
   const { cluster, image, work, procs } = o
   const reg = cluster.registry
   await fs.mkdir(path.join(work, 'seed', 'image'), { recursive: true })
@@ -59,6 +60,7 @@ export async function runAria2Swarm(o: { cluster: Cluster; image: OciImage; work
 
   const t0 = Date.now()
   const cpu0 = machineCpu()
+  const seederCpu0 = processCpu(seeder.child.pid)
   const leechers = await Promise.all(cluster.hosts.map(async (h) => {
     const dir = path.join(work, h.name)
     await fs.mkdir(dir, { recursive: true })
@@ -73,7 +75,9 @@ export async function runAria2Swarm(o: { cluster: Cluster; image: OciImage; work
       const ns = BigInt((await fs.readFile(l.done, 'utf8')).trim())
       seconds.push(Number(ns / 1_000_000n - BigInt(t0)) / 1000)
     }
-    return { seconds, busyCpu: machineCpu().busy - cpu0.busy }
+    // `ip netns exec` execs aria2c in place, so the pid is aria2c's.
+    const ownCpu = processCpu(seeder.child.pid) - seederCpu0 + leechers.reduce((n, l) => n + processCpu(l.p.child.pid), 0)
+    return { seconds, busyCpu: machineCpu().busy - cpu0.busy, ownCpu }
   } finally {
     for (const l of leechers) await procs.stop(l.p)
     await procs.stop(seeder)

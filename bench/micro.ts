@@ -13,6 +13,9 @@ const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bi
 const REPEATS = 9
 const SMALL = [{ label: '1 KB', bytes: 1_000 }, { label: '100 KB', bytes: 100_000 }, { label: '4 MB', bytes: 4_000_000 }]
 const BIG_BYTES = 200_000_000
+/** Sizes at which a lone agent's pull is timed over HTTP from the sidecar and through the swarm, 3 blobs each way. */
+const CROSSOVER = [4_000_000, 16_000_000, 48_000_000]
+const CROSSOVER_REPEATS = 3
 
 async function curl(url: string): Promise<{ seconds: number; bytesPerSec: number }> {
   const { stdout } = await run('curl', ['-sf', '-o', '/dev/null', '-w', '%{time_total} %{speed_download}', url], { timeoutMs: 120_000 })
@@ -28,6 +31,8 @@ export interface LoopbackFigures {
   readonly big: { readonly direct: number; readonly fresh: number; readonly warm: number }
   /** Median latencies in ms, and the agent's first of each size (its code still cold for that size). */
   readonly small: ReadonlyArray<{ readonly label: string; readonly direct: number; readonly agent: number; readonly agentFirst: number }>
+  /** Median ms of a lone agent's pull, cold cache: the bytes in the torrent answer (HTTP) or through the swarm. */
+  readonly crossover: ReadonlyArray<{ readonly bytes: number; readonly direct: number; readonly http: number; readonly swarm: number }>
 }
 
 /**
@@ -38,10 +43,13 @@ export interface LoopbackFigures {
 export async function runLoopbackPulls(work: string, procs: Procs, log: (s: string) => void): Promise<LoopbackFigures> {
   const registry = await startRegistry({ dir: path.join(work, 'registry') })
   try {
-    const layerSizes = [BIG_BYTES, BIG_BYTES, ...SMALL.flatMap((s) => Array.from({ length: REPEATS }, () => s.bytes))]
+    const cross = CROSSOVER.flatMap((b) => Array.from({ length: 2 * CROSSOVER_REPEATS }, () => b))
+    const layerSizes = [BIG_BYTES, BIG_BYTES, ...SMALL.flatMap((s) => Array.from({ length: REPEATS }, () => s.bytes)), ...cross]
     const image = await makeOciImage(path.join(work, 'image'), { layerSizes })
     await skopeoPush(image, registry.host, 'bench/micro:1.0')
-    const [big, big2, ...small] = image.layers
+    const [big, big2, ...rest] = image.layers
+    const small = rest.slice(0, SMALL.length * REPEATS)
+    const crossBlobs = rest.slice(SMALL.length * REPEATS)
 
     const sidecarPort = await freePort()
     const sidecarUrl = `http://127.0.0.1:${sidecarPort}`
@@ -50,10 +58,14 @@ export async function runLoopbackPulls(work: string, procs: Procs, log: (s: stri
     for (const l of image.layers) await (await fetch(`${sidecarUrl}/v1/blobs/${l.digest}/torrent?repo=bench/micro`)).arrayBuffer()
     // The sidecar just stored 400 MB: flush it to disk now, not during the measurements.
     await run('sync', [], { timeoutMs: 120_000 })
-    const agentPort = await freePort()
-    const agentUrl = `http://127.0.0.1:${agentPort}`
-    procs.start([process.execPath, BIN, 'agent', '--listen', `127.0.0.1:${agentPort}`, '--sidecar', sidecarUrl, '--upstream', registry.url, '--data-dir', path.join(work, 'agent'), '--peer-port', '0', '--log-level', 'warn'], path.join(work, 'agent.log'))
-    await waitFor(async () => (await fetch(`${agentUrl}/healthz`)).ok, { timeoutMs: 20_000, intervalMs: 100, what: 'the agent' })
+    const startAgent = async (name: string, extra: string[]) => {
+      const port = await freePort()
+      const url = `http://127.0.0.1:${port}`
+      procs.start([process.execPath, BIN, 'agent', '--listen', `127.0.0.1:${port}`, '--sidecar', sidecarUrl, '--upstream', registry.url, '--data-dir', path.join(work, name), '--peer-port', '0', '--log-level', 'warn', ...extra], path.join(work, `${name}.log`))
+      await waitFor(async () => (await fetch(`${url}/healthz`)).ok, { timeoutMs: 20_000, intervalMs: 100, what: `the agent ${name}` })
+      return url
+    }
+    const agentUrl = await startAgent('agent', [])
 
     const blobUrl = (base: string, digest: string) => `${base}/v2/bench/micro/blobs/${digest}`
     // Small blobs first: after a 200 MB transfer the agent's kernel would
@@ -75,7 +87,24 @@ export async function runLoopbackPulls(work: string, procs: Procs, log: (s: stri
     const fresh = await curl(blobUrl(agentUrl, big.digest))
     await run('sync', [], { timeoutMs: 120_000 })
     const warm = await curl(blobUrl(agentUrl, big2.digest))
-    return { bigBytes: BIG_BYTES, big: { direct: direct.bytesPerSec / 1e6, fresh: fresh.bytesPerSec / 1e6, warm: warm.bytesPerSec / 1e6 }, small: smallFigures }
+    log('loopback: a lone agent over HTTP and through the swarm')
+    const httpUrl = await startAgent('agent-http', ['--http-alone-max-bytes', `${2 * CROSSOVER[CROSSOVER.length - 1]}`])
+    const swarmUrl = await startAgent('agent-swarm', ['--http-max-bytes', '0', '--http-alone-max-bytes', '0'])
+    const crossover = []
+    for (const [i, bytes] of CROSSOVER.entries()) {
+      const d: number[] = []
+      const h: number[] = []
+      const w: number[] = []
+      // Each agent gets blobs of its own, so each is alone with the sidecar's seeder.
+      const blobs = crossBlobs.slice(2 * i * CROSSOVER_REPEATS, 2 * (i + 1) * CROSSOVER_REPEATS)
+      for (const [k, b] of blobs.entries()) {
+        d.push((await curl(blobUrl(registry.url, b.digest))).seconds * 1000)
+        const viaHttp = k % 2 === 0
+        ;(viaHttp ? h : w).push((await curl(blobUrl(viaHttp ? httpUrl : swarmUrl, b.digest))).seconds * 1000)
+      }
+      crossover.push({ bytes, direct: median(d), http: median(h), swarm: median(w) })
+    }
+    return { bigBytes: BIG_BYTES, big: { direct: direct.bytesPerSec / 1e6, fresh: fresh.bytesPerSec / 1e6, warm: warm.bytesPerSec / 1e6 }, small: smallFigures, crossover }
   } finally {
     await procs.stopAll()
     await registry.stop()
@@ -92,6 +121,7 @@ export async function runMicroBenches(work: string, log: (s: string) => void): P
     const mb = lb.bigBytes / 1e6
     lines.push(`| single-agent throughput, ${mb} MB blob, cold agent cache, fresh agent (MB/s) | ${lb.big.direct.toFixed(0)} | ${lb.big.fresh.toFixed(0)} | ${(lb.big.fresh / lb.big.direct).toFixed(2)} |`)
     lines.push(`| the same, another ${mb} MB blob once the agent is warm (MB/s) | ${lb.big.direct.toFixed(0)} | ${lb.big.warm.toFixed(0)} | ${(lb.big.warm / lb.big.direct).toFixed(2)} |`)
+    for (const c of lb.crossover) lines.push(`| ${c.bytes / 1e6} MB blob, a lone agent, cold cache: over HTTP in the torrent answer / through the swarm, median of ${CROSSOVER_REPEATS} (ms) | ${c.direct.toFixed(1)} | ${c.http.toFixed(1)} / ${c.swarm.toFixed(1)} | ${(c.http / c.direct).toFixed(2)} / ${(c.swarm / c.direct).toFixed(2)} |`)
     for (const s of lb.small) lines.push(`| ${s.label} blob latency, cold agent cache, median of ${REPEATS} (ms; the agent's first: ${s.agentFirst.toFixed(1)}) | ${s.direct.toFixed(1)} | ${s.agent.toFixed(1)} | ${(s.agent / s.direct).toFixed(2)} |`)
 
     log('micro: webhook intake')

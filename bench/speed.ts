@@ -20,6 +20,8 @@ const lowerBound = (imageBytes: number) => imageBytes / ((CLUSTER.mbit * 1e6) / 
 const efficiency = (row: Row) => lowerBound(row.imageBytes) / allDone(row.result)
 /** Whole-machine busy CPU-seconds in the pull window per GB delivered to the hosts. */
 const cpuPerGb = (row: Row) => row.result.cpu.busy / ((row.hosts * row.imageBytes) / 1e9)
+/** The same for the distribution's own processes only (sidecar and agents, or aria2c's), which other load on the machine does not touch. */
+const ownPerGb = (row: Row) => (row.result.cpu.own ?? NaN) / ((row.hosts * row.imageBytes) / 1e9)
 const egress = (row: Row) => row.result.egressBytes / row.imageBytes
 
 /** CPU-seconds one core spends on one GB of `algo` (openssl's EVP digest at 16 KiB blocks, for 1 s). */
@@ -74,6 +76,7 @@ function report(f: { aria: Row; fresh: Row; warm: Row; loopback: LoopbackFigures
     line(['---', '---', '---', '---']),
     line([`efficiency (bound / all done), all done in s`, `${efficiency(fresh).toFixed(2)} (${allDone(fresh.result).toFixed(2)} s)`, `${efficiency(warm).toFixed(2)} (${allDone(warm.result).toFixed(2)} s)`, '≥ 0.67']),
     line([`CPU-s per GB, layerseed ÷ aria2c (aria2c: ${cpuPerGb(aria).toFixed(1)} CPU-s/GB, all done in ${allDone(aria.result).toFixed(2)} s)`, `${ratio(cpuPerGb(fresh), cpuPerGb(aria))} (${cpuPerGb(fresh).toFixed(1)})`, `${ratio(cpuPerGb(warm), cpuPerGb(aria))} (${cpuPerGb(warm).toFixed(1)})`, '≤ 1.5']),
+    line([`the same, own processes only: layerseed's sidecar and agents ÷ aria2c's seeder and leechers (aria2c: ${ownPerGb(aria).toFixed(1)} CPU-s/GB)`, `${ratio(ownPerGb(fresh), ownPerGb(aria))} (${ownPerGb(fresh).toFixed(1)})`, `${ratio(ownPerGb(warm), ownPerGb(aria))} (${ownPerGb(warm).toFixed(1)})`, '-']),
     line([`single agent, ${lb.bigBytes / 1e6} MB blob, cold cache, MB/s ÷ curl from the registry (curl ${lb.big.direct.toFixed(0)} MB/s), loopback`, `${ratio(lb.big.fresh, lb.big.direct)} (${lb.big.fresh.toFixed(0)} MB/s)`, `${ratio(lb.big.warm, lb.big.direct)} (${lb.big.warm.toFixed(0)} MB/s)`, '≥ 0.5']),
     line(['4 MB blob latency through a cold agent cache ÷ direct, median of 9 (agent / direct)', lat('4 MB'), '-', '≤ 1.2']),
     line(['registry egress / image', egress(fresh).toFixed(2), egress(warm).toFixed(2), '≤ 1.05']),
@@ -83,11 +86,17 @@ function report(f: { aria: Row; fresh: Row; warm: Row; loopback: LoopbackFigures
     `CPU of layerseed's own processes in the fresh run: agents ${fresh.result.cpu.agents?.toFixed(1)} CPU-s, sidecar ${fresh.result.cpu.sidecar?.toFixed(1)}, of ${fresh.result.cpu.busy.toFixed(1)} busy over ${fresh.result.cpu.wall.toFixed(1)} s.`,
     `Floor on this machine: ${floor.toFixed(1)} CPU-s per GB (aria2c's ${cpuPerGb(aria).toFixed(1)}: the kernel moving the bytes through the shaped cluster plus one SHA-1 pass; plus one sha256 pass, ${f.sha256.toFixed(2)} CPU-s/GB by openssl speed; SHA-1 alone ${f.sha1.toFixed(2)}). Fresh layerseed is ${ratio(cpuPerGb(fresh), floor)}x the floor.`,
     '',
+    'A lone agent, cold cache, loopback: the blob over HTTP in the torrent answer (what `--http-alone-max-bytes` allows) or through the swarm, median ms (direct from the registry):',
+    '',
+    line(['blob', 'direct', 'over HTTP', 'through the swarm']),
+    line(['---', '---', '---', '---']),
+    ...lb.crossover.map((c) => line([`${c.bytes / 1e6} MB`, c.direct.toFixed(1), `${c.http.toFixed(1)} (${ratio(c.http, c.direct)}x)`, `${c.swarm.toFixed(1)} (${ratio(c.swarm, c.direct)}x)`])),
+    '',
     'Scaling, fresh agents:',
     '',
-    line(['hosts', 'all done s', 'efficiency', 'CPU-s per GB', 'agents CPU-s', 'machine busy CPU-s / window s', 'registry egress / image']),
-    line(['---', '---', '---', '---', '---', '---', '---']),
-    ...f.scaling.map((r) => line([r.hosts, allDone(r.result).toFixed(2), efficiency(r).toFixed(2), cpuPerGb(r).toFixed(1), r.result.cpu.agents?.toFixed(1) ?? '-', `${r.result.cpu.busy.toFixed(1)} / ${r.result.cpu.wall.toFixed(1)}`, egress(r).toFixed(2)])),
+    line(['hosts', 'all done s', 'efficiency', 'CPU-s per GB', 'own CPU-s per GB', 'agents CPU-s', 'machine busy CPU-s / window s', 'registry egress / image']),
+    line(['---', '---', '---', '---', '---', '---', '---', '---']),
+    ...f.scaling.map((r) => line([r.hosts, allDone(r.result).toFixed(2), efficiency(r).toFixed(2), cpuPerGb(r).toFixed(1), ownPerGb(r).toFixed(1), r.result.cpu.agents?.toFixed(1) ?? '-', `${r.result.cpu.busy.toFixed(1)} / ${r.result.cpu.wall.toFixed(1)}`, egress(r).toFixed(2)])),
   ]
   return out.join('\n')
 }

@@ -34,7 +34,14 @@ export interface ModeResult {
   readonly sidecarRss?: number
   readonly agentRss?: number
   /** CPU-seconds over the pull window: the whole machine's busy time, and ours by process. */
-  readonly cpu: { readonly busy: number; readonly wall: number; readonly sidecar?: number; readonly agents?: number }
+  readonly cpu: {
+    readonly busy: number
+    readonly wall: number
+    readonly sidecar?: number
+    readonly agents?: number
+    /** The distribution's own processes: the sidecar and agents, or the aria2c seeder and leechers. */
+    readonly own?: number
+  }
 }
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/layerseed.js')
@@ -69,7 +76,7 @@ export async function runSwarmBench(spec: SwarmSpec, work: string, procs: Procs,
     }
     log(`image: ${image.layers.length} layer(s), ${(imageBytes / 1e6).toFixed(1)} MB; ${spec.hosts} hosts at ${spec.mbit} Mbit, registry at ${spec.originMbit} Mbit`)
 
-    const measure = async (mode: Mode, pull: () => Promise<number[] | { seconds: number[]; busyCpu: number }>, ours?: { sidecar: number | undefined; agents: Array<number | undefined> }): Promise<void> => {
+    const measure = async (mode: Mode, pull: () => Promise<number[] | { seconds: number[]; busyCpu: number; ownCpu: number }>, ours?: { sidecar: number | undefined; agents: Array<number | undefined> }): Promise<void> => {
       // The modes before this one wrote hundreds of MB: flush them now, so their
       // write-back does not take CPU and disk from this mode's pull window.
       await run('sync', [], { timeoutMs: 120_000 })
@@ -94,12 +101,13 @@ export async function runSwarmBench(spec: SwarmSpec, work: string, procs: Procs,
       const agentSum = agents?.reduce((a, b) => a + b, 0)
       const r: ModeResult = {
         mode, hostSeconds, egressBytes,
-        cpu: { busy, wall: window, ...(ours ? { sidecar, agents: agentSum } : {}) },
+        cpu: { busy, wall: window, ...(ours ? { sidecar, agents: agentSum, own: (sidecar ?? 0) + (agentSum ?? 0) } : {}), ...(Array.isArray(pulled) ? {} : { own: pulled.ownCpu }) },
         ...(ours ? { sidecarRss: peakRss(ours.sidecar), agentRss: peakRss(ours.agents[0]) } : {}),
       }
       results.push(r)
       log(`${mode}: all done in ${Math.max(...hostSeconds).toFixed(2)} s, registry egress ${(egressBytes / imageBytes).toFixed(2)}x`)
       const parts = [`machine busy ${busy.toFixed(1)} CPU-s of ${capacity.toFixed(1)} over ${window.toFixed(1)} s`]
+      if (!Array.isArray(pulled)) parts.push(`aria2c processes ${pulled.ownCpu.toFixed(1)}`)
       if (agents && sidecar !== undefined && agentSum !== undefined) {
         parts.push(`sidecar ${sidecar.toFixed(1)}`, `agents ${agentSum.toFixed(1)} (${agents.map((a) => a.toFixed(1)).join(' ')})`, `everything else ${(busy - sidecar - agentSum).toFixed(1)}`)
       }
