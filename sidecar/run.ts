@@ -172,6 +172,7 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       ip: config.advertiseHost,
       concurrency: config.fetchConcurrency,
       onState: (state) => meter.preheat(state),
+      ...(group ? { shared: group.jobs() } : {}),
     })
     await jobs.init()
     meter.watch({ queueDepth: () => queue.size, blobCounts: () => blobs.counts(), seederBytes: () => swarm.uploadedBytes })

@@ -8,6 +8,7 @@ import { GroupPlacement } from './group-placement.js'
 import { Membership } from './membership.js'
 import { GroupRedis } from './redis.js'
 import { RedisPeerStore } from './redis-peer-store.js'
+import { RedisJobs } from './redis-jobs.js'
 
 /** How long a start waits for Redis before going on alone (it joins the group once Redis answers). */
 const CONNECT_WAIT_MS = 3000
@@ -63,6 +64,10 @@ export class Group {
 
   answer(): MembersAnswer {
     return { group: true, self: this.id, members: this.members }
+  }
+
+  jobs(): RedisJobs {
+    return new RedisJobs(this.redis, this.id, { now: Date.now })
   }
 
   placement(): GroupPlacement {
