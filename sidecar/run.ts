@@ -34,6 +34,7 @@ import { swarmMetrics } from '../lib/metrics/swarm.js'
 import { tokenMetrics } from '../lib/metrics/tokens.js'
 import { sidecarMetrics } from './metrics.js'
 import { Group } from './group/group.js'
+import { IntakeReclaim, RedisIntakeJournal } from './group/redis-intake.js'
 import { MemberClient } from './member-client.js'
 import { alone } from './placement.js'
 
@@ -145,9 +146,10 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       placement,
       members,
     })
-    const journal = new FileIntakeJournal(config.dataDir, logger.child({ part: 'intake' }))
-    await journal.init()
-    closing.push('intake journal', () => journal.close())
+    const fileJournal = new FileIntakeJournal(config.dataDir, logger.child({ part: 'intake' }))
+    await fileJournal.init()
+    closing.push('intake journal', () => fileJournal.close())
+    const journal = group ? new RedisIntakeJournal(fileJournal, group.redis, group.id, logger.child({ part: 'intake' })) : fileJournal
     const queue = new PreseedQueue({
       blobs,
       origin,
@@ -162,6 +164,11 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       members,
     })
     closing.push('queue', () => queue.close())
+    if (group) {
+      const reclaim = new IntakeReclaim({ redis: group.redis, members: () => group.members, placement, offer: (t) => queue.offer(t), logger: logger.child({ part: 'intake' }) })
+      reclaim.start()
+      closing.push('intake reclaim', () => reclaim.close())
+    }
     const jobs = new PreheatJobs({
       dataDir: config.dataDir,
       origin,
