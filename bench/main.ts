@@ -10,6 +10,7 @@ import { Cluster } from './cluster.js'
 import { swarmTable } from './report.js'
 import { runMicroBenches } from './micro.js'
 import { runStartupBench } from './startup.js'
+import { announceTable, runAnnounceBench } from './announce.js'
 
 interface Args {
   hosts: number
@@ -22,6 +23,7 @@ interface Args {
   micro: boolean
   swarm: boolean
   startup: boolean
+  announce: boolean
   keep: boolean
 }
 
@@ -34,15 +36,16 @@ const HELP = `Usage: npm run bench -- [options]
                        as long-running agents have served pulls before (default 0: none)
   --modes LIST         of ${MODES.join(',')} (default all)
   --timeout S          bound on each mode, seconds (default 300)
-  --only swarm|micro|startup
-                       run one part (default all: startup times a sidecar and an agent on 10,000 cached blobs)
+  --only swarm|micro|startup|announce
+                       run one part (default all: startup times a sidecar and an agent on 10,000 cached blobs;
+                       announce loads the tracker of three sidecars sharing a Redis, and of one alone)
   --keep               keep the work directory
 
 Environment: LAYERSEED_BENCH_NODE_FLAGS adds node flags to the swarm's sidecar
 and agents, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (with --keep to read the logs).`
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { hosts: 8, mbit: 100, originMbit: 100, layersMb: [50], warmupMb: 0, modes: [...MODES], timeoutMs: 300_000, micro: true, swarm: true, startup: true, keep: false }
+  const a: Args = { hosts: 8, mbit: 100, originMbit: 100, layersMb: [50], warmupMb: 0, modes: [...MODES], timeoutMs: 300_000, micro: true, swarm: true, startup: true, announce: true, keep: false }
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]
     const v = () => {
@@ -66,10 +69,11 @@ function parseArgs(argv: string[]): Args {
       for (const m of a.modes) if (!MODES.includes(m)) throw new Error(`--modes: unknown mode ${m}`)
     } else if (k === '--only') {
       const o = v()
-      if (o !== 'swarm' && o !== 'micro' && o !== 'startup') throw new Error('--only: swarm, micro or startup')
+      if (o !== 'swarm' && o !== 'micro' && o !== 'startup' && o !== 'announce') throw new Error('--only: swarm, micro, startup or announce')
       a.micro = o === 'micro'
       a.swarm = o === 'swarm'
       a.startup = o === 'startup'
+      a.announce = o === 'announce'
     } else if (k === '--keep') a.keep = true
     else if (k === '--help' || k === '-h') {
       process.stdout.write(`${HELP}\n`)
@@ -103,6 +107,7 @@ async function main(): Promise<number> {
     }
     if (args.micro) process.stdout.write(`\n${await runMicroBenches(path.join(work, 'micro'), log)}\n`)
     if (args.startup) process.stdout.write(`\n${await runStartupBench(path.join(work, 'startup'), log)}\n`)
+    if (args.announce) process.stdout.write(`\n${announceTable(await runAnnounceBench(path.join(work, 'announce'), procs, log))}\n`)
     return 0
   } finally {
     await procs.stopAll()
