@@ -34,6 +34,8 @@ export interface AnnounceResult {
   readonly p50Ms: number
   readonly p99Ms: number
   readonly failures: number
+  /** The first few reasons, for the log. */
+  readonly reasons: string[]
   /** CPU seconds each process spent during the run. */
   readonly cpu: Array<{ name: string; seconds: number }>
 }
@@ -92,6 +94,11 @@ async function load(urls: string[], infoHashes: string[], targets: Target[], set
   for (let round = 0; round < ANNOUNCES_PER_PEER; round++) for (const p of peers) jobs.push({ p, event: round === 0 ? 'started' : '' })
   const latencies: number[] = []
   let failures = 0
+  const reasons: string[] = []
+  const failed = (why: string) => {
+    failures++
+    if (reasons.length < 5) reasons.push(why)
+  }
   let next = 0
   const get = (url: string) =>
     new Promise<Buffer>((resolve, reject) => {
@@ -111,9 +118,9 @@ async function load(urls: string[], infoHashes: string[], targets: Target[], set
       const s = performance.now()
       try {
         const body = await get(url)
-        if (body.includes('failure reason')) failures++
-      } catch {
-        failures++
+        if (body.includes('failure reason')) failed(body.toString('latin1').slice(0, 200))
+      } catch (err) {
+        failed((err as Error).message)
       }
       latencies.push(performance.now() - s)
     }
@@ -129,6 +136,7 @@ async function load(urls: string[], infoHashes: string[], targets: Target[], set
     p50Ms: q(0.5),
     p99Ms: q(0.99),
     failures,
+    reasons,
     cpu: targets.map((t, i) => ({ name: t.name, seconds: processCpu(t.pid) - cpu0[i] })),
   }
 }
@@ -144,6 +152,7 @@ export async function runAnnounceBench(dir: string, procs: Procs, log: (s: strin
     const alone = await startSidecar(procs, dir, 'alone', registry.url, [])
     const aloneHashes = await seedAll(alone.url, digests)
     results.push(await load([alone.url], aloneHashes, [{ name: 'sidecar', pid: alone.proc.child.pid }], 'one sidecar, no Redis'))
+    if (results[0].failures) log(`announce: failures: ${results[0].reasons.join(' | ')}`)
     await procs.stop(alone.proc)
     log('announce: one sidecar done')
 
@@ -160,6 +169,7 @@ export async function runAnnounceBench(dir: string, procs: Procs, log: (s: strin
     const hashes = await seedAll(group[0].url, digests)
     for (const m of group.slice(1)) await seedAll(m.url, digests)
     results.push(await load(group.map((m) => m.url), hashes, [...group.map((m, i) => ({ name: `member-${i}`, pid: m.proc.child.pid })), { name: 'redis', pid: redis.child.pid }], 'three sidecars, one Redis'))
+    if (results[1].failures) log(`announce: failures: ${results[1].reasons.join(' | ')}`)
     log('announce: group done')
     return results
   } finally {

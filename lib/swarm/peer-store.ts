@@ -48,20 +48,59 @@ interface Held extends StoredPeer {
   seenAt: number
 }
 
+/** One torrent's peers: an array for sampling in O(max), an index by id, and the complete ones counted as they change. */
+class Torrent {
+  readonly list: Held[] = []
+  readonly index = new Map<string, number>()
+  complete = 0
+
+  put(p: Held): void {
+    const at = this.index.get(p.peerId)
+    if (at === undefined) {
+      this.index.set(p.peerId, this.list.length)
+      this.list.push(p)
+    } else {
+      if (this.list[at].complete) this.complete--
+      this.list[at] = p
+    }
+    if (p.complete) this.complete++
+  }
+
+  drop(peerId: string): Held | undefined {
+    const at = this.index.get(peerId)
+    if (at === undefined) return undefined
+    const gone = this.list[at]
+    const last = this.list.pop()!
+    if (at < this.list.length) {
+      this.list[at] = last
+      this.index.set(last.peerId, at)
+    }
+    this.index.delete(peerId)
+    if (gone.complete) this.complete--
+    return gone
+  }
+}
+
 /** A random sample of up to `n` of `items` (a partial Fisher–Yates shuffle on a copy). */
 export function sample<T>(items: readonly T[], n: number): T[] {
   const a = [...items]
   const k = Math.min(n, a.length)
   for (let i = 0; i < k; i++) {
     const j = i + Math.floor(Math.random() * (a.length - i))
-    ;[a[i], a[j]] = [a[j], a[i]]
+    const t = a[i]
+    a[i] = a[j]
+    a[j] = t
   }
   return a.slice(0, k)
 }
 
-/** The peers of one process's tracker, in memory: what a sidecar without a group uses. */
+/**
+ * The peers of one process's tracker, in memory: what a sidecar without a
+ * group uses. An announce costs O(max), whatever the swarm's size: expired
+ * peers are dropped when a sample meets them, as the Redis store does.
+ */
 export class MemoryPeerStore implements PeerStore {
-  private readonly torrents = new Map<string, Map<string, Held>>()
+  private readonly torrents = new Map<string, Torrent>()
 
   constructor(
     private readonly clock: Pick<Clock, 'now'> = { now: Date.now },
@@ -70,31 +109,49 @@ export class MemoryPeerStore implements PeerStore {
 
   announce(infoHash: string, peer: StoredPeer, stopped: boolean, max: number): Promise<AnnounceAnswer> {
     const now = this.clock.now()
-    let peers = this.torrents.get(infoHash)
-    if (!peers) this.torrents.set(infoHash, (peers = new Map()))
-    if (stopped) peers.delete(peer.peerId)
-    else peers.set(peer.peerId, { ...peer, seenAt: now })
-    const live: StoredPeer[] = []
-    let complete = 0
-    for (const [id, p] of peers) {
-      if (now - p.seenAt > this.ttlMs) {
-        peers.delete(id)
-        continue
-      }
-      if (p.complete) complete++
-      if (id !== peer.peerId) live.push({ peerId: p.peerId, ip: p.ip, port: p.port, complete: p.complete })
+    let t = this.torrents.get(infoHash)
+    if (!t) this.torrents.set(infoHash, (t = new Torrent()))
+    if (stopped) t.drop(peer.peerId)
+    else t.put({ peerId: peer.peerId, ip: peer.ip, port: peer.port, complete: peer.complete, seenAt: now })
+    const peers = this.pick(t, peer.peerId, max, now)
+    const answer = { peers, complete: t.complete, incomplete: t.list.length - t.complete }
+    if (t.list.length === 0) this.torrents.delete(infoHash)
+    return Promise.resolve(answer)
+  }
+
+  /** Up to `max` live peers other than `self`, at random: all of them when there are few, else distinct random picks. */
+  private pick(t: Torrent, self: string, max: number, now: number): StoredPeer[] {
+    const out: StoredPeer[] = []
+    const live = (p: Held) => {
+      if (now - p.seenAt <= this.ttlMs) return true
+      t.drop(p.peerId)
+      return false
     }
-    if (peers.size === 0) this.torrents.delete(infoHash)
-    return Promise.resolve({ peers: sample(live, max), complete, incomplete: (peers.size) - complete })
+    if (max <= 0) return out
+    if (t.list.length <= max + 1) {
+      for (const p of [...t.list]) if (p.peerId !== self && live(p)) out.push(strip(p))
+      return sample(out, max)
+    }
+    const seen = new Set<number>()
+    for (let tries = 0; out.length < max && tries < max * 3 && t.list.length > 0; tries++) {
+      const i = Math.floor(Math.random() * t.list.length)
+      if (seen.has(i)) continue
+      seen.add(i)
+      const p = t.list[i]
+      if (p.peerId === self) continue
+      if (live(p)) out.push(strip(p))
+      // A drop moved the last peer into slot i: it may be picked as a fresh one.
+      else seen.delete(i)
+    }
+    return out
   }
 
   remove(infoHash: string, matches: (peerId: string) => boolean): Promise<string[]> {
-    const peers = this.torrents.get(infoHash)
+    const t = this.torrents.get(infoHash)
     const gone: string[] = []
-    if (peers) {
-      for (const [id, p] of peers) {
-        if (!matches(id)) continue
-        peers.delete(id)
+    if (t) {
+      for (const p of t.list.filter((x) => matches(x.peerId))) {
+        t.drop(p.peerId)
         gone.push(`${p.ip}:${p.port}`)
       }
     }
@@ -107,11 +164,13 @@ export class MemoryPeerStore implements PeerStore {
   }
 
   count(infoHash: string, counts: (peerId: string) => boolean): number {
-    const peers = this.torrents.get(infoHash)
-    if (!peers) return 0
+    const t = this.torrents.get(infoHash)
+    if (!t) return 0
     const now = this.clock.now()
     let n = 0
-    for (const [id, p] of peers) if (now - p.seenAt <= this.ttlMs && counts(id)) n++
+    for (const p of t.list) if (now - p.seenAt <= this.ttlMs && counts(p.peerId)) n++
     return n
   }
 }
+
+const strip = (p: Held): StoredPeer => ({ peerId: p.peerId, ip: p.ip, port: p.port, complete: p.complete })
