@@ -117,7 +117,8 @@ async function load(urls: string[], infoHashes: string[], targets: Target[], set
       const url = `${p.base}/announce?info_hash=${p.ih}&peer_id=${p.id}&port=${p.port}&ip=127.0.0.1&left=1000&compact=1&numwant=50${event ? `&event=${event}` : ''}`
       const s = performance.now()
       try {
-        const body = await get(url)
+        // Once more on a reset: a kept-alive socket the server closed as idle just as it was reused, as any HTTP client retries.
+        const body = await get(url).catch(() => get(url))
         if (body.includes('failure reason')) failed(body.toString('latin1').slice(0, 200))
       } catch (err) {
         failed((err as Error).message)

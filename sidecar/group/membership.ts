@@ -38,6 +38,7 @@ export class Membership {
   private live: Member[]
   private timer: NodeJS.Timeout | undefined
   private beating: Promise<void> | undefined
+  private readonly heartbeatScript: ReturnType<GroupRedis['script']>
 
   constructor(
     readonly self: Member,
@@ -45,6 +46,7 @@ export class Membership {
     private readonly logger: Logger,
   ) {
     this.live = [self]
+    this.heartbeatScript = redis.script(HEARTBEAT)
     redis.onReady(() => void this.beat())
   }
 
@@ -70,7 +72,7 @@ export class Membership {
   private async heartbeat(): Promise<void> {
     if (!this.redis.isUp) return
     try {
-      const records = (await this.redis.client.eval(HEARTBEAT, 2, memberKey(this.self.id), MEMBERS_KEY, this.self.id, JSON.stringify(this.self), MEMBER_TTL_MS, memberKey(''))) as string[]
+      const records = (await this.heartbeatScript([memberKey(this.self.id), MEMBERS_KEY], [this.self.id, JSON.stringify(this.self), MEMBER_TTL_MS, memberKey('')])) as string[]
       const members = records.flatMap((r) => parseMember(r)).filter((m) => m.id !== this.self.id)
       const next = [this.self, ...members].sort((a, b) => (a.id < b.id ? -1 : 1))
       if (next.map((m) => m.id).join() !== this.live.map((m) => m.id).join()) this.logger.info({ members: next.map((m) => m.url) }, 'group members changed')

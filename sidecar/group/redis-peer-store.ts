@@ -39,6 +39,7 @@ return { redis.call('HLEN', key), out }
  */
 export class RedisPeerStore implements PeerStore {
   private readonly local: MemoryPeerStore
+  private readonly announceScript: ReturnType<GroupRedis['script']>
 
   constructor(
     private readonly redis: GroupRedis,
@@ -47,6 +48,7 @@ export class RedisPeerStore implements PeerStore {
     private readonly ttlMs = PEER_TTL_MS,
   ) {
     this.local = new MemoryPeerStore(clock, ttlMs)
+    this.announceScript = redis.script(ANNOUNCE)
   }
 
   async announce(infoHash: string, peer: StoredPeer, stopped: boolean, max: number): Promise<AnnounceAnswer> {
@@ -55,7 +57,7 @@ export class RedisPeerStore implements PeerStore {
     const now = this.clock.now()
     const value = `${peer.ip}|${peer.port}|${peer.complete ? 1 : 0}|${now + this.ttlMs}`
     try {
-      const [length, flat] = (await this.redis.client.eval(ANNOUNCE, 1, peersKey(infoHash), peer.peerId, value, stopped ? '1' : '0', max, now, this.ttlMs)) as [number, string[]]
+      const [length, flat] = (await this.announceScript([peersKey(infoHash)], [peer.peerId, value, stopped ? '1' : '0', max, now, this.ttlMs])) as [number, string[]]
       const peers: StoredPeer[] = []
       for (let i = 0; i + 1 < flat.length; i += 2) {
         const p = parsePeer(flat[i], flat[i + 1])

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { Redis } from 'ioredis'
 import type { Logger } from '../../lib/core/logger.js'
 
@@ -42,6 +43,23 @@ export class GroupRedis {
     const attempt = this.client.connect().then(() => true, () => false)
     const timeout = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms).unref())
     return Promise.race([attempt, timeout])
+  }
+
+  /**
+   * A Lua script called by its SHA-1 (`EVALSHA`), so an announce sends its
+   * arguments and not the script's text; sent whole (`EVAL`, which also
+   * loads it) only when Redis does not know it yet, after a restart say.
+   */
+  script(lua: string): (keys: readonly string[], args: ReadonlyArray<string | number>) => Promise<unknown> {
+    const sha = createHash('sha1').update(lua).digest('hex')
+    return async (keys, args) => {
+      try {
+        return await this.client.evalsha(sha, keys.length, ...keys, ...args)
+      } catch (err) {
+        if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
+        return this.client.eval(lua, keys.length, ...keys, ...args)
+      }
+    }
   }
 
   get isUp(): boolean {
