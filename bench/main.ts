@@ -11,6 +11,11 @@ import { swarmTable } from './report.js'
 import { runMicroBenches } from './micro.js'
 import { runStartupBench } from './startup.js'
 import { runSpeedBench } from './speed.js'
+import { announceTable, runAnnounceBench } from './announce.js'
+
+/** The parts of the benchmark, in the order a full run takes them. */
+const PARTS = ['swarm', 'speed', 'micro', 'startup', 'announce'] as const
+type Part = (typeof PARTS)[number]
 
 interface Args {
   hosts: number
@@ -20,10 +25,7 @@ interface Args {
   warmupMb: number
   modes: Mode[]
   timeoutMs: number
-  micro: boolean
-  swarm: boolean
-  startup: boolean
-  speed: boolean
+  parts: ReadonlySet<Part>
   keep: boolean
 }
 
@@ -36,18 +38,21 @@ const HELP = `Usage: npm run bench -- [options]
                        as long-running agents have served pulls before (default 0: none)
   --modes LIST         of ${MODES.join(',')} (default all)
   --timeout S          bound on each mode, seconds (default 300)
-  --only swarm|micro|startup|speed
-                       run one part (default all: startup times a sidecar and an agent on 10,000 cached blobs;
-                       speed prints the CPU-per-byte targets: 6 hosts at 80 Mbit/s beside aria2c with fresh
-                       and warm agents, the loopback single-agent and small-blob figures, hosts 2 to 12, and
-                       this machine's floor; it sets its own cluster, ignoring --hosts, --mbit and --layers)
+  --only PART[,PART...]
+                       run only these of ${PARTS.join(',')} (default all). swarm: the modes above on
+                       the cluster above. speed: the CPU-per-byte targets, 6 hosts at 80 Mbit/s beside
+                       aria2c with fresh and warm agents, the loopback single-agent and small-blob
+                       figures, hosts 2 to 12 and this machine's floor (its own cluster: --hosts,
+                       --mbit and --layers do not apply). micro: loopback throughput, latencies and
+                       webhook intake. startup: a sidecar and an agent on 10,000 cached blobs.
+                       announce: the tracker of three sidecars sharing a Redis, and of one alone.
   --keep               keep the work directory
 
 Environment: LAYERSEED_BENCH_NODE_FLAGS adds node flags to the swarm's sidecar
 and agents, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (with --keep to read the logs).`
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { hosts: 8, mbit: 100, originMbit: 100, layersMb: [50], warmupMb: 0, modes: [...MODES], timeoutMs: 300_000, micro: true, swarm: true, startup: true, speed: true, keep: false }
+  const a: Args = { hosts: 8, mbit: 100, originMbit: 100, layersMb: [50], warmupMb: 0, modes: [...MODES], timeoutMs: 300_000, parts: new Set(PARTS), keep: false }
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]
     const v = () => {
@@ -70,12 +75,9 @@ function parseArgs(argv: string[]): Args {
       a.modes = v().split(',') as Mode[]
       for (const m of a.modes) if (!MODES.includes(m)) throw new Error(`--modes: unknown mode ${m}`)
     } else if (k === '--only') {
-      const o = v()
-      if (o !== 'swarm' && o !== 'micro' && o !== 'startup' && o !== 'speed') throw new Error('--only: swarm, micro, startup or speed')
-      a.micro = o === 'micro'
-      a.swarm = o === 'swarm'
-      a.startup = o === 'startup'
-      a.speed = o === 'speed'
+      const list = v().split(',')
+      for (const o of list) if (!(PARTS as readonly string[]).includes(o)) throw new Error(`--only: want some of ${PARTS.join(',')}, got ${o}`)
+      a.parts = new Set(list as Part[])
     } else if (k === '--keep') a.keep = true
     else if (k === '--help' || k === '-h') {
       process.stdout.write(`${HELP}\n`)
@@ -103,13 +105,14 @@ async function main(): Promise<number> {
   const log = (s: string) => process.stderr.write(`bench: ${s}\n`)
   try {
     log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`)
-    if (args.swarm) {
+    if (args.parts.has('swarm')) {
       const { results, imageBytes } = await runSwarmBench(args, path.join(work, 'swarm'), procs, log)
       process.stdout.write(`\n${swarmTable(results, imageBytes, args)}\n`)
     }
-    if (args.speed) process.stdout.write(`\n${await runSpeedBench(path.join(work, 'speed'), procs, log, args.timeoutMs)}\n`)
-    if (args.micro) process.stdout.write(`\n${await runMicroBenches(path.join(work, 'micro'), log)}\n`)
-    if (args.startup) process.stdout.write(`\n${await runStartupBench(path.join(work, 'startup'), log)}\n`)
+    if (args.parts.has('speed')) process.stdout.write(`\n${await runSpeedBench(path.join(work, 'speed'), procs, log, args.timeoutMs)}\n`)
+    if (args.parts.has('micro')) process.stdout.write(`\n${await runMicroBenches(path.join(work, 'micro'), log)}\n`)
+    if (args.parts.has('startup')) process.stdout.write(`\n${await runStartupBench(path.join(work, 'startup'), log)}\n`)
+    if (args.parts.has('announce')) process.stdout.write(`\n${announceTable(await runAnnounceBench(path.join(work, 'announce'), procs, log))}\n`)
     return 0
   } finally {
     await procs.stopAll()

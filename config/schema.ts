@@ -2,6 +2,7 @@ import path from 'node:path'
 import { withSecretFile, type AuthFields } from './auth-options.js'
 import { agentAuthOptions, sidecarAuthOptions, type OriginCredentialFields, type UpstreamCredentialFields } from './credential-options.js'
 import { agentGovernanceOptions, sidecarGovernanceOptions, type AgentRateConfig, type CacheConfig, type SidecarRateConfig } from './governance.js'
+import { sidecarGroupOptions, type GroupFields } from './group-options.js'
 import { optionList, optionTable } from './spec.js'
 import { parseBytes, parseDuration } from './units.js'
 import { httpUrl } from './urls.js'
@@ -14,7 +15,7 @@ export interface HostPort {
   readonly port: number
 }
 
-export interface SidecarConfig extends AuthFields, OriginCredentialFields, CacheConfig, SidecarRateConfig {
+export interface SidecarConfig extends AuthFields, OriginCredentialFields, CacheConfig, SidecarRateConfig, GroupFields {
   readonly listen: HostPort
   readonly origin: string
   readonly dataDir: string
@@ -102,6 +103,7 @@ export const sidecarOptionTable = optionTable<SidecarConfig>()({
   webhookConcurrency: { flag: 'webhook-concurrency', field: 'webhookConcurrency', arg: 'N', default: '32', help: 'webhook requests handled at once; more get 503 with Retry-After', parse: intIn(1, 10_000) },
   ...sidecarAuthOptions,
   ...sidecarGovernanceOptions,
+  ...sidecarGroupOptions,
   logLevel: logLevelOption,
 })
 

@@ -16,6 +16,8 @@ export interface RegistryOptions {
   readonly dir: string
   /** Where the registry sends push notifications. */
   readonly notifyUrl?: string
+  /** More endpoints it notifies too, each on its own (every sidecar of a group, say). */
+  readonly moreNotifyUrls?: readonly string[]
   readonly notifyToken?: string
   /** Listen address; default 127.0.0.1 on a free port. */
   readonly addr?: { host: string; port: number }
@@ -49,18 +51,18 @@ function configYaml(storageDir: string, addr: string, o: RegistryOptions): strin
     `http: { addr: "${addr}" }`,
     ...(o.auth ? authYaml(o.auth) : []),
   ]
-  if (o.notifyUrl) {
-    lines.push(
-      'notifications:',
-      '  endpoints:',
-      '    - name: layerseed',
-      `      url: ${JSON.stringify(o.notifyUrl)}`,
+  const urls = [...(o.notifyUrl ? [o.notifyUrl] : []), ...(o.moreNotifyUrls ?? [])]
+  if (urls.length) {
+    lines.push('notifications:', '  endpoints:')
+    urls.forEach((url, i) => lines.push(
+      `    - name: layerseed${i === 0 ? '' : `-${i}`}`,
+      `      url: ${JSON.stringify(url)}`,
       ...(o.notifyToken ? [`      headers: { Authorization: [${JSON.stringify(`Bearer ${o.notifyToken}`)}] }`] : []),
       '      timeout: 2s',
       '      threshold: 5',
       '      backoff: 200ms',
       '      ignore: { actions: [pull] }',
-    )
+    ))
   }
   return `${lines.join('\n')}\n`
 }

@@ -7,6 +7,8 @@ import { parseInlineLimits } from '../lib/protocol/inline.js'
 import type { BlobTorrent } from '../lib/swarm/torrent.js'
 import type { BlobService } from './blob-service.js'
 import type { InlinePolicy } from './inline.js'
+import { secretEquals } from '../lib/http/middleware.js'
+import { MEMBER_HEADER } from './member-client.js'
 
 export interface BlobRouteDeps {
   readonly blobs: BlobService
@@ -15,6 +17,8 @@ export interface BlobRouteDeps {
   readonly guard?: PullGuard
   /** The torrent as handed to an agent (with token auth, its announce URL carries a fresh swarm credential). */
   readonly handOut?: (t: BlobTorrent) => Buffer
+  /** In a group: the token other members present in X-Layerseed-Member (the webhook token), read per request. */
+  readonly memberToken?: () => string | undefined
 }
 
 /** The blob handlers agents and operators call; the server mounts them. */
@@ -23,8 +27,14 @@ export function blobHandlers(deps: BlobRouteDeps) {
   const repoOf = async (req: Request): Promise<RepoName> => {
     if (typeof req.query.repo !== 'string') throw new AppError('REPO_REQUIRED')
     const repo = RepoName.parse(req.query.repo)
-    await deps.guard?.check(req.get('authorization'), repo)
+    if (!fromMember(req)) await deps.guard?.check(req.get('authorization'), repo)
     return repo
+  }
+  /** Another member of the group, by the token only members have. */
+  const fromMember = (req: Request): boolean => {
+    const token = deps.memberToken?.()
+    const given = req.get(MEMBER_HEADER)
+    return token !== undefined && given !== undefined && secretEquals(given, token)
   }
 
   return {
@@ -47,7 +57,7 @@ export function blobHandlers(deps: BlobRouteDeps) {
     /** A blob's bytes from the verified store. (Agents get small blobs in the answer to their torrent request.) */
     async data(req: Request, res: Response): Promise<void> {
       const digest = Digest.parse(req.params.digest)
-      const t = await deps.blobs.ensure({ repo: await repoOf(req), digest })
+      const t = await deps.blobs.ensure({ repo: await repoOf(req), digest }, { originOnly: fromMember(req) })
       res.set({ 'content-type': 'application/octet-stream', 'content-length': String(t.size), 'docker-content-digest': digest.toString() })
       await pipeline(deps.blobs.read(digest), res)
     },

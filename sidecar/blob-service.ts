@@ -12,6 +12,8 @@ import { isTransient, withRetry, type RetryPolicy } from '../lib/core/retry.js'
 import type { BlobTorrent } from '../lib/swarm/torrent.js'
 import type { BlobHashes } from '../lib/store/blob-hasher.js'
 import type { Seeding } from './seeding.js'
+import { alone, type BlobPlacement } from './placement.js'
+import type { MemberClient } from './member-client.js'
 import { noSidecarMeter, type SidecarMeter } from './metrics.js'
 
 // A pushed blob is in the registry before its notification is sent, so a 404
@@ -38,6 +40,9 @@ interface Entry {
   error?: string
   bytesFetched: number
   inflight?: Promise<BlobTorrent>
+  /** Where the bytes come from: `origin`, or the member's URL. */
+  source?: string
+  originOnly?: boolean
 }
 
 export interface BlobServiceDeps {
@@ -53,6 +58,9 @@ export interface BlobServiceDeps {
   readonly uploadRate: RateLimit
   /** Counts origin and HTTP bytes; none in tests that do not look. */
   readonly meter?: Pick<SidecarMeter, 'fetched' | 'servedHttp'>
+  /** In a group: which members to read a blob from before the origin (default: the origin only). */
+  readonly placement?: BlobPlacement
+  readonly members?: MemberClient
 }
 
 /**
@@ -109,7 +117,7 @@ export class BlobService {
   }
 
   /** The blob's torrent, fetching and seeding it first if needed. Concurrent callers share one fetch. */
-  ensure(ref: BlobRef): Promise<BlobTorrent> {
+  ensure(ref: BlobRef, opts: { originOnly?: boolean } = {}): Promise<BlobTorrent> {
     // Every request is a use: a node is about to pull it, so it moves back in the LRU order.
     this.deps.store.markUsed(ref.digest)
     const seeded = this.deps.seeding.torrentOf(ref.digest)
@@ -117,6 +125,8 @@ export class BlobService {
     const e = this.entries.get(ref.digest.hex)
     if (e?.inflight) return e.inflight
     const entry: Entry = { state: 'fetching', size: e?.size, bytesFetched: 0 }
+    // A member's request reads the origin: asking members back could go round in a circle while views of the group differ.
+    entry.originOnly = opts.originOnly
     entry.inflight = this.fetchAndSeed(ref, entry).finally(() => {
       entry.inflight = undefined
       if (entry.state !== 'failed' && this.entries.get(ref.digest.hex) === entry) this.entries.delete(ref.digest.hex)
@@ -138,7 +148,7 @@ export class BlobService {
         return this.fetchOnce(ref, entry)
       }, blobRetryable)
       const torrent = await this.deps.seeding.seed(info, hashes)
-      log.info({ bytes: info.size, ms: this.deps.clock.now() - started, infoHash: torrent.infoHash.hex, source: 'origin' }, 'blob seeding')
+      log.info({ bytes: info.size, ms: this.deps.clock.now() - started, infoHash: torrent.infoHash.hex, source: entry.source ?? 'origin' }, 'blob seeding')
       return torrent
     } catch (err) {
       entry.state = 'failed'
@@ -150,13 +160,31 @@ export class BlobService {
     }
   }
 
+  /**
+   * The blob's bytes: from the owners ranked before this sidecar while one of
+   * them answers (so a group reads each blob from the origin once), else from
+   * the origin. Whatever the source, the writer checks the sha256.
+   */
+  private async open(ref: BlobRef, originOnly: boolean): Promise<{ blob: { stream: Readable; length: number }; source: string }> {
+    const members = this.deps.members
+    for (const url of members && !originOnly ? (this.deps.placement ?? alone).sources(ref.digest) : []) {
+      try {
+        return { blob: await members!.openBlob(url, ref), source: url }
+      } catch (err) {
+        this.deps.logger.warn({ digest: ref.digest.toString(), member: url, err: (err as Error).message }, 'owner did not serve the blob; trying the next source')
+      }
+    }
+    return { blob: await this.deps.origin.openBlob(ref.repo, ref.digest), source: 'origin' }
+  }
+
   private async fetchOnce(ref: BlobRef, entry: Entry): Promise<{ info: BlobInfo; hashes: BlobHashes }> {
     const existing = await this.deps.store.stat(ref.digest)
     if (existing) {
       const hashes = await rehashBlob(existing)
       if (hashes) return { info: existing, hashes }
     }
-    const blob = await this.deps.origin.openBlob(ref.repo, ref.digest)
+    const { blob, source } = await this.open(ref, entry.originOnly === true)
+    entry.source = source
     entry.size = blob.length
     entry.bytesFetched = 0
     const repo = ref.repo.toString()
@@ -166,7 +194,7 @@ export class BlobService {
       writer = await this.deps.store.begin(ref.digest, blob.length)
       for await (const chunk of this.deps.originRate.limit(blob.stream)) {
         entry.bytesFetched += chunk.length
-        this.meter.fetched(repo, chunk.length)
+        if (source === 'origin') this.meter.fetched(repo, chunk.length)
         await writer.write(chunk)
       }
       return await writer.commit()

@@ -19,8 +19,8 @@ interface Task {
   description?: string
 }
 
-/** What is kept on disk. The caller's Authorization is deliberately not part of it. */
-interface JobRecord {
+/** What is kept on disk (and in a group's Redis). The caller's Authorization is deliberately not part of it. */
+export interface JobRecord {
   id: number
   state: PreheatState
   created_at: string
@@ -73,7 +73,32 @@ export interface PreheatJobsDeps {
   readonly concurrency: number
   /** Told of each job created (PENDING) and finished, for metrics. */
   readonly onState?: (state: PreheatState) => void
+  /** In a group: job records every member reads, so Harbor may poll any of them. */
+  readonly shared?: SharedJobs
 }
+
+/**
+ * Job records a group of sidecars shares.
+ *
+ * Contract: `nextId` gives an id no member of the group gave before. `save`
+ * stores a record; while the job runs (`state` PENDING) the saving member
+ * holds its lease and renews it with `renew` well within the lease. `load`
+ * answers a record saved by any member; a PENDING one whose lease lapsed (its
+ * member died) comes back FAILURE, saying so, and is stored that way, so no
+ * job stays PENDING forever. `recent` lists the newest records. Each method
+ * rejects while the shared store cannot be reached; callers fall back to what
+ * this member holds.
+ */
+export interface SharedJobs {
+  nextId(): Promise<number>
+  save(rec: JobRecord): Promise<void>
+  renew(id: number): Promise<void>
+  load(id: number): Promise<JobRecord | undefined>
+  recent(max: number): Promise<JobRecord[]>
+}
+
+/** How often a running job's lease is renewed in a group. */
+export const LEASE_RENEW_MS = 2000
 
 const INTERRUPTED = 'the sidecar stopped while this job was running; preheat again'
 
@@ -119,7 +144,7 @@ export class PreheatJobs {
   async create(target: PreheatTarget, authorization: string | undefined): Promise<PreheatJobView> {
     const now = this.now()
     const rec: JobRecord = {
-      id: this.nextId++,
+      id: await this.newId(),
       state: 'PENDING',
       created_at: now,
       updated_at: now,
@@ -131,19 +156,40 @@ export class PreheatJobs {
     }
     this.jobs.set(rec.id, rec)
     await this.persist(rec)
+    await this.share(rec)
     this.deps.onState?.('PENDING')
     void this.run(rec, target, authorization)
     return this.view(rec)
   }
 
-  get(id: number): PreheatJobView | undefined {
-    const rec = this.jobs.get(id)
+  /** A job run here, as it stands now; in a group, one any member created. */
+  async get(id: number): Promise<PreheatJobView | undefined> {
+    const rec = this.jobs.get(id) ?? (await this.deps.shared?.load(id).catch(() => undefined))
     return rec ? this.view(rec) : undefined
   }
 
-  /** Every job this sidecar knows, newest first. */
-  list(): PreheatJobView[] {
-    return [...this.jobs.values()].sort((a, b) => b.id - a.id).map((rec) => this.view(rec))
+  /** Every job this sidecar knows (in a group, also the newest of the others), newest first. */
+  async list(): Promise<PreheatJobView[]> {
+    const all = new Map<number, JobRecord>((await this.deps.shared?.recent(100).catch(() => []) ?? []).map((r) => [r.id, r]))
+    for (const [id, rec] of this.jobs) all.set(id, rec)
+    return [...all.values()].sort((a, b) => b.id - a.id).map((rec) => this.view(rec))
+  }
+
+  /** A group's next id; alone, or with Redis down, this sidecar's own (past any id the group could give soon). */
+  private async newId(): Promise<number> {
+    if (this.deps.shared) {
+      try {
+        return await this.deps.shared.nextId()
+      } catch (err) {
+        this.deps.logger.warn({ err: (err as Error).message }, 'shared job ids unreachable; this job is known to this sidecar only')
+        return Math.max(this.nextId++, this.deps.clock.now())
+      }
+    }
+    return this.nextId++
+  }
+
+  private async share(rec: JobRecord): Promise<void> {
+    await this.deps.shared?.save(rec).catch((err: unknown) => this.deps.logger.warn({ job: rec.id, err: (err as Error).message }, 'could not share the preheat job record'))
   }
 
   /** Jobs still running are left PENDING on disk, which the next start reports as interrupted. */
@@ -153,10 +199,14 @@ export class PreheatJobs {
 
   private async run(rec: JobRecord, target: PreheatTarget, authorization: string | undefined): Promise<void> {
     const log = this.deps.logger.child({ job: rec.id, repo: rec.repo, reference: rec.reference })
+    // The lease tells the other members this job is alive; a job whose member died ends FAILURE there.
+    const lease = this.deps.shared ? setInterval(() => void this.deps.shared?.renew(rec.id).catch(() => undefined), LEASE_RENEW_MS) : undefined
+    lease?.unref()
     try {
       const descriptors = await this.blobsOf(target.repo, target.reference, authorization)
       const digests = descriptors.map((b) => b.digest)
       rec.blobs = descriptors.map((b) => ({ digest: b.digest.toString(), size: b.size }))
+      await this.share(rec)
       const queue = digests.map((d, i) => ({ d, blob: rec.blobs![i] }))
       const worker = async () => {
         for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
@@ -178,11 +228,14 @@ export class PreheatJobs {
     } catch (err) {
       rec.state = 'FAILURE'
       rec.error = (err as Error).message
+    } finally {
+      clearInterval(lease)
     }
     rec.updated_at = this.now()
     this.deps.onState?.(rec.state)
     log.info({ state: rec.state, blobs: rec.success_tasks.length, failed: rec.failure_tasks.length, error: rec.error || undefined }, 'preheat job finished')
     if (this.closed) return
+    await this.share(rec)
     await this.persist(rec).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not store the preheat job'))
   }
 

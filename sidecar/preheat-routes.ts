@@ -44,16 +44,16 @@ export function preheatHandlers(deps: PreheatRoutesDeps) {
       res.json(job)
     },
 
-    get(req: Request, res: Response): void {
+    async get(req: Request, res: Response): Promise<void> {
       const id = /^\d{1,15}$/.test(req.params.id) ? Number(req.params.id) : NaN
-      const job = Number.isSafeInteger(id) ? deps.jobs.get(id) : undefined
+      const job = Number.isSafeInteger(id) ? await deps.jobs.get(id) : undefined
       if (!job) throw new AppError('PREHEAT_JOB_UNKNOWN', `no preheat job ${JSON.stringify(req.params.id)}`)
       res.json(job)
     },
 
     /** Every job, newest first, with its progress: layerseed's own, for operators and `layerseed status`. */
-    list(_req: Request, res: Response): void {
-      res.json({ jobs: deps.jobs.list() })
+    async list(_req: Request, res: Response): Promise<void> {
+      res.json({ jobs: await deps.jobs.list() })
     },
   }
 }

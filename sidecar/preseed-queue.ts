@@ -6,6 +6,8 @@ import { isTransient, withRetry, type RetryPolicy } from '../lib/core/retry.js'
 import type { RegistryClient } from '../lib/registry/client.js'
 import type { BlobService } from './blob-service.js'
 import { targetKey, type IntakeJournal } from './intake-journal.js'
+import type { MemberClient } from './member-client.js'
+import { alone, type BlobPlacement } from './placement.js'
 
 export interface PreseedQueueDeps {
   readonly blobs: BlobService
@@ -20,6 +22,9 @@ export interface PreseedQueueDeps {
   readonly manifestRetry: RetryPolicy
   /** How long a target is tried again while the origin is unreachable or failing, and the waits between tries. */
   readonly outage: { readonly forMs: number; readonly firstDelayMs: number; readonly maxDelayMs: number }
+  /** In a group: a blob target this sidecar does not hold goes to its owners (default: every blob is this sidecar's). */
+  readonly placement?: BlobPlacement
+  readonly members?: MemberClient
 }
 
 /** Seconds a refused sender is told to wait (distribution retries a failed notification on its own backoff anyway). */
@@ -46,6 +51,8 @@ export class PreseedQueue {
   private readonly stop = new AbortController()
   private idleWaiters: Array<() => void> = []
   private lastFullLog = -Infinity
+  /** Targets another member handed over: taken here whatever this member's view of the owners, so none goes round in a circle. */
+  private readonly forwarded = new Set<string>()
 
   constructor(private readonly deps: PreseedQueueDeps) {}
 
@@ -59,7 +66,7 @@ export class PreseedQueue {
    * QUEUE_FULL, taking nothing, when the new work does not fit, so the sender
    * brings it back later.
    */
-  async offer(targets: readonly PushTarget[]): Promise<{ queued: number; duplicates: number }> {
+  async offer(targets: readonly PushTarget[], opts: { forwarded?: boolean } = {}): Promise<{ queued: number; duplicates: number }> {
     const fresh = this.dedupe(targets)
     if (this.held.size + fresh.length > this.deps.maxPending) {
       const now = this.deps.clock.now()
@@ -70,6 +77,7 @@ export class PreseedQueue {
       throw new AppError('QUEUE_FULL', `pre-seed queue holds ${this.held.size} of ${this.deps.maxPending} targets`, undefined, { 'retry-after': String(RETRY_AFTER_S) })
     }
     for (const t of fresh) this.held.set(targetKey(t), { delayMs: this.deps.outage.firstDelayMs })
+    if (opts.forwarded) for (const t of fresh) this.forwarded.add(targetKey(t))
     try {
       await this.deps.journal.add(fresh)
     } catch (err) {
@@ -141,7 +149,7 @@ export class PreseedQueue {
     state.firstTriedAt ??= this.deps.clock.now()
     const log = { target: t.kind, digest: t.ref.digest.toString(), repo: t.ref.repo.toString() }
     try {
-      if (t.kind === 'blob') await this.deps.blobs.ensure(t.ref)
+      if (t.kind === 'blob') await this.blob(t, key)
       else await this.expand(t.ref)
     } catch (err) {
       if (this.stop.signal.aborted) return
@@ -154,7 +162,27 @@ export class PreseedQueue {
       this.deps.logger.warn({ ...log, err: message }, 'pre-seed target failed for good')
     }
     this.held.delete(key)
+    this.forwarded.delete(key)
     await this.deps.journal.done(t).catch((err: unknown) => this.deps.logger.warn({ ...log, err: (err as Error).message }, 'could not clear an intake record'))
+  }
+
+  /** Seeds a blob this sidecar holds; hands one it does not hold to its owners, and seeds it here only if none takes it. */
+  private async blob(t: PushTarget & { kind: 'blob' }, key: string): Promise<void> {
+    const placement = this.deps.placement ?? alone
+    if (this.forwarded.has(key) || placement.holds(t.ref.digest) || !this.deps.members) {
+      await this.deps.blobs.ensure(t.ref)
+      return
+    }
+    for (const url of placement.forwardTo(t.ref.digest)) {
+      try {
+        await this.deps.members.forward(url, [t])
+        this.deps.logger.debug({ digest: t.ref.digest.toString(), owner: url }, 'pre-seed target handed to its owner')
+        return
+      } catch (err) {
+        this.deps.logger.warn({ digest: t.ref.digest.toString(), owner: url, err: (err as Error).message }, 'owner did not take a pre-seed target')
+      }
+    }
+    await this.deps.blobs.ensure(t.ref)
   }
 
   private retryLater(t: PushTarget, state: { delayMs: number }): void {

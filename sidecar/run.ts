@@ -33,6 +33,10 @@ import { processRegistry, scrape } from '../lib/metrics/registry.js'
 import { swarmMetrics } from '../lib/metrics/swarm.js'
 import { tokenMetrics } from '../lib/metrics/tokens.js'
 import { sidecarMetrics } from './metrics.js'
+import { Group } from './group/group.js'
+import { IntakeReclaim, RedisIntakeJournal } from './group/redis-intake.js'
+import { MemberClient } from './member-client.js'
+import { alone } from './placement.js'
 
 export interface RunningSidecar {
   readonly port: number
@@ -89,12 +93,16 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       ? new RegistryTokenClient({ registry: config.origin, credentials: { username: config.originUsername, password: config.originPassword }, clock, logger: logger.child({ part: 'origin-auth' }) })
       : undefined
     const origin = new RegistryClient(config.origin, undefined, originAuth)
+    // In a group, Redis holds what the members share; without --redis, all of it stays in this process.
+    const group = config.redis !== undefined ? await Group.open({ url: config.redis, dataDir: config.dataDir, replicas: config.replicas, logger: logger.child({ part: 'group' }) }) : undefined
+    if (group) closing.push('group', () => group.close())
+    const secret = async () => (group && config.swarmSecret === undefined ? group.sharedSecret() : swarmSecret({ given: config.swarmSecret, dataDir: config.dataDir }))
     const admission = auth
-      ? new SwarmAdmission(new SwarmCredentials(await swarmSecret({ given: config.swarmSecret, dataDir: config.dataDir }), clock, config.swarmCredentialTtlMs), clock)
+      ? new SwarmAdmission(new SwarmCredentials(await secret(), clock, config.swarmCredentialTtlMs), clock)
       : undefined
     const announceFor = (ih: InfoHash) => (admission ? admission.announceUrl(announceUrl, ih) : announceUrl)
 
-    const trackerLog = { clock, logger: logger.child({ part: 'tracker' }), onAnnounce: (ok: boolean) => meter.announce(ok) }
+    const trackerLog = { clock, logger: logger.child({ part: 'tracker' }), onAnnounce: (ok: boolean) => meter.announce(ok), ...(group ? { peers: group.peers } : {}) }
     const tracker = new Tracker(admission ? { ...trackerLog, admit: (ih, params) => admission.refusal(ih, params) } : trackerLog)
     closing.push('tracker', () => tracker.close())
     const swarm = new Swarm({ peerPort: config.peerPort, role: 'seeder', advertiseHost: config.advertiseHost, logger: logger.child({ part: 'swarm' }) })
@@ -103,6 +111,11 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
     swarmMetrics(metrics, swarm)
     tracker.protect(swarm.peerId)
     tracker.onDelist((_ih, peerId) => swarm.ban(peerId))
+    const selfUrl = config.advertiseUrl ?? `http://${urlHost(config.advertiseHost)}:${server.port}`
+    if (group) await group.join(selfUrl, `${urlHost(config.advertiseHost)}:${peerPort}`)
+    const placement = group ? group.placement() : alone
+    const memberToken = () => live.current.webhookToken
+    const members = group ? new MemberClient(memberToken) : undefined
     const originRate = new RateLimit()
     closing.push('rate limits', followRate(live, 'uploadBytesPerSec', swarm.rates.upload))
     closing.push('origin rate', followRate(live, 'originBytesPerSec', originRate))
@@ -130,10 +143,13 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       originRate,
       uploadRate: swarm.rates.upload,
       meter,
+      placement,
+      members,
     })
-    const journal = new FileIntakeJournal(config.dataDir, logger.child({ part: 'intake' }))
-    await journal.init()
-    closing.push('intake journal', () => journal.close())
+    const fileJournal = new FileIntakeJournal(config.dataDir, logger.child({ part: 'intake' }))
+    await fileJournal.init()
+    closing.push('intake journal', () => fileJournal.close())
+    const journal = group ? new RedisIntakeJournal(fileJournal, group.redis, group.id, logger.child({ part: 'intake' })) : fileJournal
     const queue = new PreseedQueue({
       blobs,
       origin,
@@ -144,8 +160,15 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       maxPending: config.queueMax,
       manifestRetry: { attempts: 6, firstDelayMs: 100, maxDelayMs: 3200 },
       outage: { forMs: config.intakeRetryForMs, firstDelayMs: 1000, maxDelayMs: 30_000 },
+      placement,
+      members,
     })
     closing.push('queue', () => queue.close())
+    if (group) {
+      const reclaim = new IntakeReclaim({ redis: group.redis, members: () => group.members, placement, offer: (t) => queue.offer(t), logger: logger.child({ part: 'intake' }) })
+      reclaim.start()
+      closing.push('intake reclaim', () => reclaim.close())
+    }
     const jobs = new PreheatJobs({
       dataDir: config.dataDir,
       origin,
@@ -156,6 +179,7 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       ip: config.advertiseHost,
       concurrency: config.fetchConcurrency,
       onState: (state) => meter.preheat(state),
+      ...(group ? { shared: group.jobs() } : {}),
     })
     await jobs.init()
     meter.watch({ queueDepth: () => queue.size, blobCounts: () => blobs.counts(), seederBytes: () => swarm.uploadedBytes })
@@ -174,6 +198,8 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       guard: auth?.guard,
       meter,
       metrics: () => scrape(metrics),
+      members: () => group?.answer() ?? { group: false, self: selfUrl, members: [{ id: selfUrl, url: selfUrl, seeder: `${urlHost(config.advertiseHost)}:${peerPort}` }] },
+      memberToken: group ? memberToken : undefined,
       handOut: admission ? (t) => withAnnounce(t.torrent, announceFor(t.infoHash)) : undefined,
       // Tokens are read per request, so an edited config file changes them without a restart.
       get webhookToken() {
@@ -186,7 +212,7 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
     // Stopped first on close: no request starts while the parts behind it go.
     closing.push('stop serving', () => server.close())
     void queue.resume().catch((err: unknown) => logger.error({ err }, 'could not resume accepted pre-seed targets'))
-    logger.info({ port: server.port, peerPort, origin: config.origin, announceUrl, tokenAuth: auth !== undefined, originUser: config.originUsername }, 'sidecar listening')
+    logger.info({ port: server.port, peerPort, origin: config.origin, announceUrl, tokenAuth: auth !== undefined, originUser: config.originUsername, ...(group ? { member: group.id, url: selfUrl, redis: config.redis, replicas: config.replicas } : {}) }, 'sidecar listening')
 
     return {
       port: server.port,

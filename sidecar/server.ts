@@ -14,6 +14,10 @@ import type { PreseedQueue } from './preseed-queue.js'
 import type { Tracker } from '../lib/swarm/tracker.js'
 import { webhookHandlers } from './webhook-routes.js'
 import type { SidecarMeter, WebhookSource } from './metrics.js'
+import { AppError } from '../lib/core/errors.js'
+import { jsonBody } from '../lib/http/middleware.js'
+import type { MembersAnswer } from '../lib/protocol/owners.js'
+import { parseTarget } from './intake-journal.js'
 
 export interface SidecarAppDeps {
   readonly blobs: BlobService
@@ -38,6 +42,10 @@ export interface SidecarAppDeps {
   readonly meter?: Pick<SidecarMeter, 'webhook'>
   /** The Prometheus text of `GET /metrics`. */
   readonly metrics: () => Promise<{ contentType: string; body: string }>
+  /** The live members of this sidecar's group (this sidecar alone without one). */
+  readonly members: () => MembersAnswer
+  /** In a group: the token other members present on blob reads (the webhook token), read per request. */
+  readonly memberToken?: () => string | undefined
 }
 
 /** Bodies are read whole before parsing; these bound them (413 past the limit, at once when Content-Length says so). */
@@ -106,6 +114,23 @@ export function buildSidecarApp(deps: SidecarAppDeps): Express {
   app.get('/v1/blobs', (_req, res) => {
     res.json(deps.blobs.list(deps.guard === undefined))
   })
+  // The group: who is in it (agents learn the owners from this), and targets another member handed over.
+  app.get('/v1/members', (_req, res) => {
+    res.json(deps.members())
+  })
+  app.post('/v1/group/targets', gate, webhookToken, WEBHOOK_BODY, wrap(async (req, res) => {
+    const body = jsonBody(req) as { targets?: unknown }
+    if (!Array.isArray(body.targets) || body.targets.length > 10_000) throw new AppError('BAD_SHAPE', 'want {"targets": [{"kind", "repo", "digest"}, ...]} with at most 10000 targets')
+    const targets = body.targets.map((t: unknown, i) => {
+      try {
+        return parseTarget(t)
+      } catch (err) {
+        throw new AppError('BAD_SHAPE', `targets[${i}]: ${(err as Error).message}`)
+      }
+    })
+    const { queued, duplicates } = await deps.queue.offer(targets, { forwarded: true })
+    res.status(202).json({ queued, duplicates })
+  }))
   app.get('/metrics', wrap(async (_req, res) => {
     const m = await deps.metrics()
     res.type(m.contentType).send(m.body)

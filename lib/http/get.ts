@@ -10,12 +10,22 @@ const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Age
  * `timeoutMs` bounds every silence, before the headers and within the body:
  * the body then errors, so a stalled answer never hangs its reader.
  */
-export function httpGet(url: string, opts: { headers?: Record<string, string>; timeoutMs: number }): Promise<IncomingMessage> {
+export function httpGet(url: string, opts: { headers?: Record<string, string>; timeoutMs: number; connectTimeoutMs?: number }): Promise<IncomingMessage> {
   const u = new URL(url)
   const mod = u.protocol === 'https:' ? https : http
   return new Promise((resolve, reject) => {
     const req = mod.get(u, { headers: opts.headers, agent: u.protocol === 'https:' ? agents.https : agents.http }, resolve)
     req.setTimeout(opts.timeoutMs, () => req.destroy(new Error(`${u.host} sent nothing for ${opts.timeoutMs} ms`)))
+    // A host that is down answers nothing at all: with a connect bound, the caller moves on to the next one at once.
+    const connectMs = opts.connectTimeoutMs
+    if (connectMs !== undefined) {
+      req.once('socket', (socket) => {
+        if (!socket.connecting) return
+        const timer = setTimeout(() => req.destroy(new Error(`${u.host} did not accept a connection within ${connectMs} ms`)), connectMs)
+        socket.once('connect', () => clearTimeout(timer))
+        socket.once('close', () => clearTimeout(timer))
+      })
+    }
     req.once('error', reject)
   })
 }

@@ -7,7 +7,8 @@ import type { InfoHash } from '../core/domain.js'
 import type { Logger } from '../core/logger.js'
 import { isSeederPeerId } from './swarm.js'
 import { checkInternals } from './webtorrent/check-internals.js'
-import { countPeers, forgetPeers, removePeersWhere } from './webtorrent/tracker-peers.js'
+import { useSwarms } from './webtorrent/tracker-swarms.js'
+import { MemoryPeerStore, type PeerStore } from './peer-store.js'
 import { reportedIds, TrackerBans } from './tracker-bans.js'
 
 export interface TrackerOptions {
@@ -20,6 +21,8 @@ export interface TrackerOptions {
   readonly reportsToDelist?: number
   /** Told of each announce, answered or refused, for metrics. */
   readonly onAnnounce?: (ok: boolean) => void
+  /** Where the torrents' peers are kept (default: in this process). */
+  readonly peers?: PeerStore
 }
 
 /**
@@ -39,11 +42,13 @@ export class Tracker {
   private readonly bans: TrackerBans
   private readonly protectedIds = new Set<string>()
   private delistHook: ((infoHash: string, peerId: string) => void) | undefined
+  private readonly peers: PeerStore
 
   /** Throws, before the server is built, if the installed bittorrent-tracker lacks a member `forget` or `agentPeers` relies on. */
   constructor(private readonly opts: TrackerOptions = {}) {
     checkInternals()
     this.bans = new TrackerBans(opts.clock ?? { now: Date.now }, opts.reportsToDelist)
+    this.peers = opts.peers ?? new MemoryPeerStore(opts.clock)
     this.server = new TrackerServer({
       http: false,
       udp: false,
@@ -61,6 +66,18 @@ export class Tracker {
         cb(refused === undefined ? null : new Error(refused))
       },
     })
+    useSwarms(this.server, (infoHash) => ({
+      announce: (params, cb) => void this.announce(infoHash, params).then((r) => cb(null, r), (err: Error) => cb(err)),
+      scrape: (_params, cb) => cb(null, { complete: this.peers.count(infoHash, () => true), incomplete: 0 }),
+    }))
+  }
+
+  /** Records an admitted announce in the peer store and answers with its peers, as bittorrent-tracker's own swarm would. */
+  private async announce(infoHash: string, params: Record<string, unknown>): Promise<object> {
+    const peer = { peerId: String(params.peer_id), ip: String(params.ip), port: Number(params.port), complete: params.left === 0 }
+    const numwant = typeof params.numwant === 'number' ? params.numwant : 50
+    const answer = await this.peers.announce(infoHash, peer, params.event === 'stopped', params.event === 'stopped' ? 0 : numwant)
+    return { complete: answer.complete, incomplete: answer.incomplete, peers: answer.peers.map((p) => ({ peerId: p.peerId, ip: p.ip, port: p.port, type: 'http' })) }
   }
 
   /** A peer id reports never delist: this sidecar's own seeder. */
@@ -84,7 +101,9 @@ export class Tracker {
     if (params.banned === undefined || typeof reporter !== 'string') return
     for (const id of reportedIds(params.banned).slice(0, 16)) {
       if (this.protectedIds.has(id) || !this.bans.report(infoHash, id, reporter)) continue
-      for (const addr of removePeersWhere(this.server, infoHash, (p) => p === id)) this.bans.delist(infoHash, { addr })
+      void this.peers.remove(infoHash, (p) => p === id).then((gone) => {
+        for (const addr of gone) this.bans.delist(infoHash, { addr })
+      })
       this.opts.logger?.warn({ infoHash, peerId: id, delistMs: this.bans.ttlMs }, 'peer delisted by the tracker: agents reported it for sending bad data')
       this.delistHook?.(infoHash, id)
     }
@@ -97,12 +116,12 @@ export class Tracker {
   /** Forgets a torrent and every peer of it. */
   forget(infoHash: InfoHash): void {
     this.issued.delete(infoHash.hex)
-    forgetPeers(this.server, infoHash.hex)
+    void this.peers.forget(infoHash.hex)
   }
 
   /** Peers in a torrent's swarm other than seeders (sidecars). */
   agentPeers(infoHash: InfoHash): number {
-    return countPeers(this.server, infoHash.hex, (peerId) => !isSeederPeerId(peerId))
+    return this.peers.count(infoHash.hex, (peerId) => !isSeederPeerId(peerId))
   }
 
   isIssued(infoHash: string): boolean {

@@ -89,16 +89,18 @@ export interface ClientInternals {
   throttleGroups: { down: ThrottleGroup; up: ThrottleGroup }
 }
 
-/** bittorrent-tracker's peer store of one swarm: an LRU (package `lru`). */
-export interface TrackerPeers {
-  readonly keys: string[]
-  peek(id: string): { peerId?: string } | undefined
-  remove(id: string): void
+/** What bittorrent-tracker's Server asks of a torrent's swarm: its own Swarm class is the default. */
+export interface TrackerSwarmLike {
+  announce(params: Record<string, unknown>, cb: (err: Error | null, response?: object) => void): void
+  scrape(params: Record<string, unknown>, cb: (err: Error | null, response?: object) => void): void
 }
 
-/** bittorrent-tracker's Server: its swarms by hex info-hash. */
+type SwarmLookup = (infoHash: string | Uint8Array, cb: (err: Error | null, swarm: TrackerSwarmLike) => void) => void
+
+/** bittorrent-tracker's Server: how it finds a torrent's swarm. */
 export interface TrackerInternals {
-  torrents: Record<string, { peers: TrackerPeers } | undefined>
+  getSwarm: SwarmLookup
+  createSwarm: SwarmLookup
 }
 
 export type Owner =
@@ -183,12 +185,9 @@ export const MEMBERS: readonly Member[] = [
   { owner: 'Wire', name: '_cryptoSyncPattern', shape: field('null') },
   { owner: 'Wire', name: '_encryptionMethod', shape: field('null') },
   { owner: 'Wire', name: 'destroying', shape: field('boolean') },
-  // The tracker's peers of a swarm, read and removed by the sidecar (tracker-peers.ts).
-  { owner: 'TrackerServer', name: 'torrents', shape: field('object'), spelled: '.torrents[' },
-  { owner: 'TrackerSwarm', name: 'peers', shape: field('object'), spelled: '.peers.' },
-  { owner: 'TrackerPeers', name: 'keys', shape: field('array'), spelled: 'peers.keys' },
-  { owner: 'TrackerPeers', name: 'peek', shape: fn(1), spelled: 'peers.peek' },
-  { owner: 'TrackerPeers', name: 'remove', shape: fn(1), spelled: 'peers.remove' },
+  // Where the tracker finds a torrent's peers: a PeerStore instead (tracker-swarms.ts).
+  { owner: 'TrackerServer', name: 'getSwarm', shape: fn(2), spelled: '.getSwarm' },
+  { owner: 'TrackerServer', name: 'createSwarm', shape: fn(2), spelled: '.createSwarm' },
 ]
 
 /** The package an owner's objects come from, for the layout test. */
