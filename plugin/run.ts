@@ -88,7 +88,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     swarmMetrics(metrics, swarm)
     closing.push('download rate', followRate(live, 'downloadBytesPerSec', swarm.rates.download))
     closing.push('upload rate', followRate(live, 'uploadBytesPerSec', swarm.rates.upload))
-    const sidecars = new SidecarClient(config.sidecars, Math.max(config.p2pStallTimeoutMs, 5_000))
+    const sidecars = new SidecarClient(config.sidecars, Math.max(config.p2pStallTimeoutMs, 5_000), () => clock.now())
     const cacheMeter = cacheMetrics(metrics)
 
     // What the cache tells the process: peers taking a blob keep it, an evicted one stops seeding, a verified one seeds.

@@ -94,7 +94,7 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       : undefined
     const origin = new RegistryClient(config.origin, undefined, originAuth)
     // In a group, Redis holds what the members share; without --redis, all of it stays in this process.
-    const group = config.redis !== undefined ? await Group.open({ url: config.redis, dataDir: config.dataDir, replicas: config.replicas, logger: logger.child({ part: 'group' }) }) : undefined
+    const group = config.redis !== undefined ? await Group.open({ url: config.redis, dataDir: config.dataDir, replicas: config.replicas, clock, logger: logger.child({ part: 'group' }) }) : undefined
     if (group) closing.push('group', () => group.close())
     const secret = async () => (group && config.swarmSecret === undefined ? group.sharedSecret() : swarmSecret({ given: config.swarmSecret, dataDir: config.dataDir }))
     const admission = auth

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import fs from 'node:fs/promises'
+import type { Clock } from '../../lib/core/clock.js'
 import { StartError } from '../../lib/core/errors.js'
 import type { Logger } from '../../lib/core/logger.js'
 import { safeJoin } from '../../lib/core/safe-path.js'
@@ -28,16 +29,17 @@ export class Group {
     readonly redis: GroupRedis,
     readonly id: string,
     private readonly replicas: number,
+    private readonly clock: Pick<Clock, 'now'>,
     private readonly logger: Logger,
   ) {
-    this.peers = new RedisPeerStore(redis, { now: Date.now }, logger.child({ part: 'peer-store' }))
+    this.peers = new RedisPeerStore(redis, clock, logger.child({ part: 'peer-store' }))
   }
 
-  static async open(opts: { url: string; dataDir: string; replicas: number; logger: Logger }): Promise<Group> {
+  static async open(opts: { url: string; dataDir: string; replicas: number; clock: Pick<Clock, 'now'>; logger: Logger }): Promise<Group> {
     const id = await memberId(opts.dataDir)
     const redis = new GroupRedis(opts.url, opts.logger)
     if (!(await redis.connect(CONNECT_WAIT_MS))) opts.logger.warn({ redis: opts.url }, 'Redis did not answer at start: this sidecar serves alone and joins the group when Redis is back')
-    return new Group(redis, id, opts.replicas, opts.logger)
+    return new Group(redis, id, opts.replicas, opts.clock, opts.logger)
   }
 
   /** The swarm secret every member signs credentials with: created once in Redis by the first member that needs it. */
@@ -67,7 +69,7 @@ export class Group {
   }
 
   jobs(): RedisJobs {
-    return new RedisJobs(this.redis, this.id, { now: Date.now })
+    return new RedisJobs(this.redis, this.id, this.clock)
   }
 
   placement(): GroupPlacement {
