@@ -7,7 +7,8 @@ import type { InfoHash } from '../core/domain.js'
 import type { Logger } from '../core/logger.js'
 import { isSeederPeerId } from './swarm.js'
 import { checkInternals } from './webtorrent/check-internals.js'
-import { countPeers, forgetPeers, removePeersWhere } from './webtorrent/tracker-peers.js'
+import { countPeers, forgetPeers, orderAnswers, removePeersWhere } from './webtorrent/tracker-peers.js'
+import { isPlaceName, orderPeers, type Place } from './topology.js'
 import { reportedIds, TrackerBans } from './tracker-bans.js'
 
 export interface TrackerOptions {
@@ -32,6 +33,11 @@ export interface TrackerOptions {
  * the torrent's list and its own announces are refused for a while
  * (`TrackerBans`). The reports ride on announces the agents make anyway, so
  * they are authenticated exactly as announces are.
+ *
+ * An announce may name the peer's place (`zone=`, `rack=`, as the agent's
+ * `--zone` and `--rack`); the tracker keeps it with the peer's entry and
+ * orders each answer by it (`orderPeers` in topology.ts). A name that is not
+ * a valid place name refuses the announce, naming the parameter.
  */
 export class Tracker {
   private readonly issued = new Set<string>()
@@ -55,12 +61,14 @@ export class Tracker {
           this.opts.onAnnounce?.(false)
           return cb(new Error('info-hash was not issued by this sidecar'))
         }
-        const refused = this.opts.admit?.(infoHash, params) ?? this.delistedRefusal(infoHash, params)
+        const refused = placeRefusal(params) ?? this.opts.admit?.(infoHash, params) ?? this.delistedRefusal(infoHash, params)
         if (refused === undefined) this.takeReports(infoHash, params)
         this.opts.onAnnounce?.(refused === undefined)
         cb(refused === undefined ? null : new Error(refused))
       },
     })
+    // Each answer lists the nearest peers first: same rack, same zone, then a few of other zones at least.
+    orderAnswers(this.server, { place: placeOf, order: orderPeers })
   }
 
   /** A peer id reports never delist: this sidecar's own seeder. */
@@ -130,4 +138,18 @@ export class Tracker {
   close(): void {
     this.server.close()
   }
+}
+
+/** Why an announce's `zone=` or `rack=` is refused, if it is. */
+function placeRefusal(params: Record<string, unknown>): string | undefined {
+  for (const key of ['zone', 'rack'] as const) {
+    const v = params[key]
+    if (v !== undefined && !isPlaceName(v)) return `${key}= must be one name of 1 to 63 characters of A-Za-z0-9._-`
+  }
+  return undefined
+}
+
+/** The announcer's place; the filter refused any invalid name before. */
+function placeOf(params: Record<string, unknown>): Place {
+  return { zone: isPlaceName(params.zone) ? params.zone : undefined, rack: isPlaceName(params.rack) ? params.rack : undefined }
 }

@@ -189,6 +189,9 @@ export const MEMBERS: readonly Member[] = [
   { owner: 'TrackerPeers', name: 'keys', shape: field('array'), spelled: 'peers.keys' },
   { owner: 'TrackerPeers', name: 'peek', shape: fn(1), spelled: 'peers.peek' },
   { owner: 'TrackerPeers', name: 'remove', shape: fn(1), spelled: 'peers.remove' },
+  // Each swarm built is made to order its answers by topology (tracker-peers.ts).
+  { owner: 'TrackerServer', name: 'createSwarm', shape: fn(2) },
+  { owner: 'TrackerSwarm', name: 'announce', shape: fn(2), spelled: null },
 ]
 
 /** The package an owner's objects come from, for the layout test. */
