@@ -3,6 +3,9 @@ import { onPeerPlace, tellPlace } from './webtorrent/peer-place.js'
 import type { PeerPreference } from './webtorrent/piece-picker.js'
 import { distance, isPlaceName, OTHER_ZONE, type Place } from './topology.js'
 
+/** A download that verified nothing this long takes pieces from any zone. */
+export const STARVED_MS = 2_000
+
 /**
  * Where each connected peer is. Every process tells its zone and rack in the
  * extended handshake of each connection and reads the peer's there: the
@@ -57,16 +60,18 @@ export class PeerPlaces {
  * one peer per zone, see super-seed.ts): the other agents of the zone wait
  * for it to arrive and take it from that peer, so it crosses once. With no
  * seeder connected there is no such offer to wait for, and any holder of
- * another zone is asked.
+ * another zone is asked; so it is while the download has verified nothing
+ * for `STARVED_MS` (`idleMs`): the seeder counts as holders of the zone peers
+ * this agent may not be connected to, and the wait must end.
  */
-export function zonePreference(places: PeerPlaces, isSeeder: (w: Wire) => boolean, wires: () => Wire[]): PeerPreference | undefined {
+export function zonePreference(places: PeerPlaces, isSeeder: (w: Wire) => boolean, wires: () => Wire[], idleMs: () => number): PeerPreference | undefined {
   const self = places.self
   if (self.zone === undefined) return undefined
   const rank = (w: Wire) => 2 * distance(self, places.of(w) ?? {}) + (isSeeder(w) ? 1 : 0)
   return {
     rank,
     allowed(w, i) {
-      if (rank(w) < 2 * OTHER_ZONE) return true
+      if (rank(w) < 2 * OTHER_ZONE || idleMs() > STARVED_MS) return true
       let seeders = 0
       for (const s of wires()) {
         if (!isSeeder(s) || s.destroyed) continue

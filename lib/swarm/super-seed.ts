@@ -9,7 +9,13 @@ import { pieceCount, sendEmptyBitfield } from './webtorrent/torrent-state.js'
 const MIN_OUTSTANDING = 4
 const MAX_OUTSTANDING = 256
 const OUTSTANDING_SECONDS = 0.5
-/** An offer the peer has not taken after this long no longer keeps the piece from others. */
+/**
+ * An offer the peer has not taken after this long, while the peer said no
+ * `have` at all, no longer keeps the piece from others. A peer still getting
+ * pieces keeps its offers: behind a slow zone link a piece may take longer
+ * than this to arrive, and offering it again to another peer of the zone
+ * would send it across that link twice.
+ */
 const OFFER_TIMEOUT_MS = 5_000
 /** How often stale offers are looked for. */
 const SWEEP_MS = 1_000
@@ -42,7 +48,8 @@ interface Offer {
  * (four, or half a second's worth at its rate), and only pieces that no connected peer holds and no other peer has
  * been offered: every piece goes out once, and peers get the rest from each
  * other, over every host's uplink. A piece is offered again only if the peer
- * it went to left, or did not take it within five seconds, before anyone else
+ * it went to left, or did not take it within five seconds while saying no
+ * `have` at all, before anyone else
  * had it. A peer alone with the seeder is thus offered every piece in turn.
  *
  * A claim to hold a piece counts only when it can be true: the peer took
@@ -89,6 +96,8 @@ interface WireState {
   zone?: ZoneState
   /** The peer sent its bitfield, a have or its interest: offers may follow. */
   heard: boolean
+  /** When the peer last said `have` (0: never). */
+  lastHave: number
 }
 
 class SeedState {
@@ -118,7 +127,7 @@ class SeedState {
 
   add(wire: Wire): void {
     if (wire.destroyed) return
-    const entry: WireState = { mine: new Set<number>(), counted: new Uint8Array(this.pieces), took: new Uint8Array(this.pieces), heard: false }
+    const entry: WireState = { mine: new Set<number>(), counted: new Uint8Array(this.pieces), took: new Uint8Array(this.pieces), heard: false, lastHave: 0 }
     this.wires.set(wire, entry)
     const heard = () => {
       entry.heard = true
@@ -146,6 +155,7 @@ class SeedState {
       this.left[i] = 1
     })
     wire.on('have', (i: number) => {
+      entry.lastHave = this.now()
       if (Number.isInteger(i) && i >= 0 && i < this.pieces && (entry.took[i] || this.left[i])) holds(i)
       heard()
     })
@@ -193,7 +203,7 @@ class SeedState {
       const i = (start + k) % this.pieces
       if (z.holders[i] > 0 || mine.has(i) || wire.peerPieces?.get(i) === true) continue
       const o = z.offers.get(i)
-      if (o && o.wire !== wire && o.at > stale && !o.wire.destroyed) continue
+      if (o && o.wire !== wire && Math.max(o.at, this.wires.get(o.wire)?.lastHave ?? 0) > stale && !o.wire.destroyed) continue
       return i
     }
     return undefined

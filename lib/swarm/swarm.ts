@@ -188,6 +188,7 @@ export class Swarm {
   async download(torrent: Buffer, target: PieceTarget): Promise<Download> {
     const received: PeerBytes = { seeder: 0, peers: 0, sameZone: 0 }
     let last = 0
+    const started = Date.now()
     const seen = new Set<string>()
     let guard: PeerGuard | undefined
     // Each announce names the peers this download banned, so the tracker can stop handing them out.
@@ -217,7 +218,7 @@ export class Swarm {
     })
     const n = pieceCount(t)
     if (n > 0) {
-      takeOverRequests(t, segmentOrder(n), g, zonePreference(this.places, (w) => isSeederPeerId(w.peerId), () => openWires(t)))
+      takeOverRequests(t, segmentOrder(n), g, zonePreference(this.places, (w) => isSeederPeerId(w.peerId), () => openWires(t), () => Date.now() - Math.max(started, last)))
       t.select(0, n - 1)
     }
     return { torrent: t, received, stream: () => Readable.from(verifiedInOrder(t, deserted.signal)), lastActivity: () => last, peersSeen: () => seen.size }

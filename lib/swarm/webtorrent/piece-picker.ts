@@ -158,6 +158,12 @@ export function takeOverRequests(torrent: Torrent, order: readonly number[], jud
     planned = true
     queueMicrotask(plan)
   }
+  // A preference may allow more as time passes with no progress (and so with no event to plan on).
+  if (prefer) {
+    const tick = setInterval(() => t._update(), 1_000)
+    tick.unref()
+    torrent.once('close', () => clearInterval(tick))
+  }
 }
 
 /** A seed has every piece: webtorrent's re-planning of every peer after every `have` is work for nothing. */
