@@ -110,8 +110,9 @@ export function takeOverRequests(torrent: Torrent, order: readonly number[], jud
     for (const w of t.wires) if (w.peerPieces.get(i) && prefer!.rank(w as unknown as Wire) < rank && answering(w)) return false
     return true
   }
+  // The peer a piece was first asked from finishes it: others keep off it while it is there (`takenByOther`).
   const mayAsk = (wire: WireInternals, i: number): boolean => {
-    if (!prefer) return true
+    if (!prefer || owner.get(i) === wire) return true
     const w = wire as unknown as Wire
     return nearest(i, prefer.rank(w)) && prefer.allowed(w, i)
   }
