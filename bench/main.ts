@@ -4,7 +4,8 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { MODES, runSwarmBench, type Mode } from './swarm.js'
+import { MODES, NO_ZONES_MODE, runSwarmBench, type Mode } from './swarm.js'
+import { zoneTable } from './zone-report.js'
 import { Procs } from './procs.js'
 import { Cluster } from './cluster.js'
 import { swarmTable } from './report.js'
@@ -27,6 +28,8 @@ interface Args {
   timeoutMs: number
   parts: ReadonlySet<Part>
   keep: boolean
+  zones: number
+  zoneMbit: number
 }
 
 const HELP = `Usage: npm run bench -- [options]
@@ -36,7 +39,11 @@ const HELP = `Usage: npm run bench -- [options]
   --layers MB[,MB...]  layer sizes in MB (default 50)
   --warmup-mb N        MB of a separate image each agent pulls before the measured pull,
                        as long-running agents have served pulls before (default 0: none)
-  --modes LIST         of ${MODES.join(',')} (default all)
+  --modes LIST         of ${MODES.join(',')},${NO_ZONES_MODE} (default all; ${NO_ZONES_MODE} only with --zones)
+  --zones N            split the hosts into N zones, each its own bridge, joined by shaped links;
+                       the registry host is in zone 1. layerseed then runs with --zone set, and
+                       ${NO_ZONES_MODE} runs it without (default 0: no zones)
+  --zone-mbit N        rate of each zone's link, both ways, Mbit/s (default: --mbit)
   --timeout S          bound on each mode, seconds (default 300)
   --only PART[,PART...]
                        run only these of ${PARTS.join(',')} (default all). swarm: the modes above on
@@ -52,7 +59,8 @@ Environment: LAYERSEED_BENCH_NODE_FLAGS adds node flags to the swarm's sidecar
 and agents, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (with --keep to read the logs).`
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { hosts: 8, mbit: 100, originMbit: 100, layersMb: [50], warmupMb: 0, modes: [...MODES], timeoutMs: 300_000, parts: new Set(PARTS), keep: false }
+  const a: Args = { hosts: 8, mbit: 100, originMbit: 100, layersMb: [50], warmupMb: 0, modes: [...MODES], timeoutMs: 300_000, parts: new Set(PARTS), keep: false, zones: 0, zoneMbit: 0 }
+  let modesGiven = false
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]
     const v = () => {
@@ -71,9 +79,12 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--warmup-mb') a.warmupMb = num(v(), 0, 4096)
     else if (k === '--layers') a.layersMb = v().split(',').map((x) => num(x, 0.001, 4096))
     else if (k === '--timeout') a.timeoutMs = num(v(), 5, 3600) * 1000
+    else if (k === '--zones') a.zones = num(v(), 0, 8)
+    else if (k === '--zone-mbit') a.zoneMbit = num(v(), 1, 10_000)
     else if (k === '--modes') {
       a.modes = v().split(',') as Mode[]
-      for (const m of a.modes) if (!MODES.includes(m)) throw new Error(`--modes: unknown mode ${m}`)
+      modesGiven = true
+      for (const m of a.modes) if (!MODES.includes(m) && m !== NO_ZONES_MODE) throw new Error(`--modes: unknown mode ${m}`)
     } else if (k === '--only') {
       const list = v().split(',')
       for (const o of list) if (!(PARTS as readonly string[]).includes(o)) throw new Error(`--only: want some of ${PARTS.join(',')}, got ${o}`)
@@ -84,6 +95,11 @@ function parseArgs(argv: string[]): Args {
       process.exit(0)
     } else throw new Error(`unknown option ${k}\n${HELP}`)
   }
+  if (a.zones === 1) throw new Error('--zones: want 0 (none) or 2 and more')
+  if (a.zones > a.hosts) throw new Error(`--zones ${a.zones}: more zones than --hosts ${a.hosts}`)
+  if (a.zones === 0 && a.modes.includes(NO_ZONES_MODE)) throw new Error(`--modes: ${NO_ZONES_MODE} needs --zones`)
+  if (a.zones > 0 && !modesGiven) a.modes = [...MODES.filter((m) => m !== 'layerseed'), NO_ZONES_MODE, 'layerseed']
+  if (a.zoneMbit === 0) a.zoneMbit = a.mbit
   return a
 }
 
@@ -108,6 +124,7 @@ async function main(): Promise<number> {
     if (args.parts.has('swarm')) {
       const { results, imageBytes } = await runSwarmBench(args, path.join(work, 'swarm'), procs, log)
       process.stdout.write(`\n${swarmTable(results, imageBytes, args)}\n`)
+      if (args.zones > 1) process.stdout.write(`\n${zoneTable(results, imageBytes, args)}\n`)
     }
     if (args.parts.has('speed')) process.stdout.write(`\n${await runSpeedBench(path.join(work, 'speed'), procs, log, args.timeoutMs)}\n`)
     if (args.parts.has('micro')) process.stdout.write(`\n${await runMicroBenches(path.join(work, 'micro'), log)}\n`)

@@ -40,7 +40,7 @@ async function hashCostPerGb(algo: 'sha1' | 'sha256'): Promise<number> {
  * scaling curve, and this machine's floor for the cluster's bytes.
  */
 export async function runSpeedBench(work: string, procs: Procs, log: (s: string) => void, timeoutMs: number): Promise<string> {
-  const spec = (hosts: number, modes: SwarmSpec['modes'], warmupMb = 0): SwarmSpec => ({ ...CLUSTER, hosts, modes, timeoutMs, warmupMb })
+  const spec = (hosts: number, modes: SwarmSpec['modes'], warmupMb = 0): SwarmSpec => ({ ...CLUSTER, hosts, modes, timeoutMs, warmupMb, zones: 0, zoneMbit: 0 })
   const cluster = async (name: string, s: SwarmSpec) => {
     log(`speed: ${name}`)
     const { results, imageBytes } = await runSwarmBench(s, path.join(work, name), procs, log)

@@ -12,8 +12,10 @@ import { peakRss, type Procs } from './procs.js'
 import { runAria2Swarm } from './aria2.js'
 import { benchNodeFlags, machineCpu, processCpu } from './cpu.js'
 
-export type Mode = 'direct' | 'layerseed' | 'bittorrent' | 'layerseed-cold'
+export type Mode = 'direct' | 'layerseed' | 'bittorrent' | 'layerseed-cold' | 'layerseed-nozones'
 export const MODES: readonly Mode[] = ['direct', 'bittorrent', 'layerseed-cold', 'layerseed']
+/** With --zones: `layerseed` runs with --zone set, and this mode is `layerseed` as it runs without (pre-seeded, no --zone). */
+export const NO_ZONES_MODE: Mode = 'layerseed-nozones'
 
 export interface SwarmSpec {
   readonly hosts: number
@@ -24,6 +26,9 @@ export interface SwarmSpec {
   readonly timeoutMs: number
   /** MB of a separate image every agent pulls before the measured pull (0: none). */
   readonly warmupMb: number
+  /** Zones of the cluster (0: none) and the rate of each zone's link, Mbit/s. */
+  readonly zones: number
+  readonly zoneMbit: number
 }
 
 export interface ModeResult {
@@ -31,6 +36,8 @@ export interface ModeResult {
   /** Seconds from the start until each host had the whole image. */
   readonly hostSeconds: number[]
   readonly egressBytes: number
+  /** With zones: bytes into each zone over its link (index 0 is zone 1, the registry's). */
+  readonly zoneBytesIn?: number[]
   readonly sidecarRss?: number
   readonly agentRss?: number
   /** CPU-seconds over the pull window: the whole machine's busy time, and ours by process. */
@@ -51,7 +58,8 @@ const wrapIn = (h: Host) => ['ip', 'netns', 'exec', h.ns]
 
 /** Runs every mode on one cluster and one image, and returns the measurements. */
 export async function runSwarmBench(spec: SwarmSpec, work: string, procs: Procs, log: (s: string) => void): Promise<{ results: ModeResult[]; imageBytes: number }> {
-  const cluster = Cluster.create({ hosts: spec.hosts, mbit: spec.mbit, originMbit: spec.originMbit })
+  const cluster = Cluster.create({ hosts: spec.hosts, mbit: spec.mbit, originMbit: spec.originMbit, zones: spec.zones, zoneMbit: spec.zoneMbit })
+  const zoneIds = Array.from({ length: cluster.zones > 1 ? cluster.zones : 0 }, (_, i) => i + 1)
   const reg = cluster.registry
   const regUrl = `http://${reg.ip}:5000`
   const sidecarUrl = `http://${reg.ip}:7070`
@@ -81,6 +89,7 @@ export async function runSwarmBench(spec: SwarmSpec, work: string, procs: Procs,
       // write-back does not take CPU and disk from this mode's pull window.
       await run('sync', [], { timeoutMs: 120_000 })
       const before = cluster.txBytes(reg)
+      const zonesBefore = zoneIds.map((z) => cluster.zoneBytesIn(z))
       const cpu0 = machineCpu()
       const sidecarCpu0 = processCpu(ours?.sidecar)
       const agentsCpu0 = ours?.agents.map(processCpu) ?? []
@@ -93,6 +102,7 @@ export async function runSwarmBench(spec: SwarmSpec, work: string, procs: Procs,
       const cpu1 = machineCpu()
       const egressBytes = cluster.txBytes(reg) - before
       // A pull that measured its own window (the plain swarm's, without its start-up) gives its CPU too.
+      const zoneBytesIn = zoneIds.map((z, i) => cluster.zoneBytesIn(z) - zonesBefore[i])
       const busy = Array.isArray(pulled) ? cpu1.busy - cpu0.busy : pulled.busyCpu
       const window = Array.isArray(pulled) ? wall : Math.max(...hostSeconds)
       const capacity = Array.isArray(pulled) ? cpu1.total - cpu0.total : window * os.cpus().length
@@ -101,11 +111,12 @@ export async function runSwarmBench(spec: SwarmSpec, work: string, procs: Procs,
       const agentSum = agents?.reduce((a, b) => a + b, 0)
       const r: ModeResult = {
         mode, hostSeconds, egressBytes,
+        ...(zoneIds.length ? { zoneBytesIn } : {}),
         cpu: { busy, wall: window, ...(ours ? { sidecar, agents: agentSum, own: (sidecar ?? 0) + (agentSum ?? 0) } : {}), ...(Array.isArray(pulled) ? {} : { own: pulled.ownCpu }) },
         ...(ours ? { sidecarRss: peakRss(ours.sidecar), agentRss: peakRss(ours.agents[0]) } : {}),
       }
       results.push(r)
-      log(`${mode}: all done in ${Math.max(...hostSeconds).toFixed(2)} s, registry egress ${(egressBytes / imageBytes).toFixed(2)}x`)
+      log(`${mode}: all done in ${Math.max(...hostSeconds).toFixed(2)} s, registry egress ${(egressBytes / imageBytes).toFixed(2)}x${zoneIds.length ? `, into zones ${zoneBytesIn.map((b) => (b / imageBytes).toFixed(2)).join(' ')}x` : ''}`)
       const parts = [`machine busy ${busy.toFixed(1)} CPU-s of ${capacity.toFixed(1)} over ${window.toFixed(1)} s`]
       if (!Array.isArray(pulled)) parts.push(`aria2c processes ${pulled.ownCpu.toFixed(1)}`)
       if (agents && sidecar !== undefined && agentSum !== undefined) {
@@ -133,16 +144,18 @@ export async function runSwarmBench(spec: SwarmSpec, work: string, procs: Procs,
       }))
     }
 
+    // `layerseed` names each process's zone when the cluster has zones; the other modes never do.
+    const zoneFlag = (mode: Mode, h: Host) => (zoneIds.length && mode === 'layerseed' ? ['--zone', `z${h.zone}`] : [])
     const startSidecar = async (mode: Mode) => {
       const p = procs.start([...wrapIn(reg), process.execPath, ...benchNodeFlags(), BIN, 'sidecar', '--listen', '0.0.0.0:7070', '--origin', 'http://127.0.0.1:5000',
-        '--data-dir', path.join(work, mode, 'sidecar'), '--advertise-host', reg.ip, '--peer-port', '6881', '--webhook-token', 'bench', '--log-level', 'warn'],
+        '--data-dir', path.join(work, mode, 'sidecar'), '--advertise-host', reg.ip, '--peer-port', '6881', '--webhook-token', 'bench', '--log-level', 'warn', ...zoneFlag(mode, reg)],
       path.join(work, `${mode}-sidecar.log`))
       await waitFor(async () => (await fetch(`${sidecarUrl}/healthz`)).ok, { timeoutMs: 20_000, intervalMs: 100, what: 'the sidecar' })
       return p
     }
     const startAgents = async (mode: Mode) => {
       const ps = cluster.hosts.map((h) => procs.start([...wrapIn(h), process.execPath, ...benchNodeFlags(), BIN, 'agent', '--listen', '0.0.0.0:65001', '--sidecar', sidecarUrl,
-        '--upstream', regUrl, '--data-dir', path.join(work, mode, h.name, 'agent'), '--advertise-host', h.ip, '--peer-port', '6882', '--log-level', 'info'],
+        '--upstream', regUrl, '--data-dir', path.join(work, mode, h.name, 'agent'), '--advertise-host', h.ip, '--peer-port', '6882', '--log-level', 'info', ...zoneFlag(mode, h)],
       path.join(work, `${mode}-${h.name}-agent.log`)))
       for (const h of cluster.hosts) await waitFor(async () => (await fetch(`http://${h.ip}:65001/healthz`)).ok, { timeoutMs: 20_000, intervalMs: 100, what: `the agent on ${h.name}` })
       return ps
@@ -159,22 +172,26 @@ export async function runSwarmBench(spec: SwarmSpec, work: string, procs: Procs,
       await procs.stop(sidecar)
     }
 
-    for (const mode of spec.modes.filter((m) => m !== 'layerseed')) {
+    for (const mode of spec.modes.filter((m) => m !== 'layerseed' && m !== NO_ZONES_MODE)) {
       if (mode === 'direct') await measure(mode, skopeoAll(mode, false))
       if (mode === 'bittorrent') await measure(mode, () => runAria2Swarm({ cluster, image, work: path.join(work, mode), procs, timeoutMs: spec.timeoutMs }))
       if (mode === 'layerseed-cold') await layerseedMode(mode, async () => undefined)
       await dropCopies(mode)
     }
-    if (spec.modes.includes('layerseed')) {
+    const preSeeded = ([NO_ZONES_MODE, 'layerseed'] as const).filter((m) => spec.modes.includes(m))
+    if (preSeeded.length) {
       await registry.stop()
       registry = await startRegistryFor(true)
-      await layerseedMode('layerseed', async () => {
+    }
+    for (const mode of preSeeded) {
+      await layerseedMode(mode, async () => {
         // The blobs are in the registry already, so this push only PUTs the
         // manifest; its notification makes the sidecar pre-seed every blob.
-        await skopeoPush(image, '127.0.0.1:5000', REPO, { wrap: wrapIn(reg), workDir: path.join(work, 'push-again') })
+        await skopeoPush(image, '127.0.0.1:5000', REPO, { wrap: wrapIn(reg), workDir: path.join(work, `push-again-${mode}`) })
         await waitSeeding(sidecarUrl, image)
         await sleep(500)
       })
+      await dropCopies(mode)
     }
     return { results, imageBytes }
   } finally {

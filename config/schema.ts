@@ -6,6 +6,7 @@ import { sidecarGroupOptions, type GroupFields } from './group-options.js'
 import { optionList, optionTable } from './spec.js'
 import { parseBytes, parseDuration } from './units.js'
 import { httpUrl } from './urls.js'
+import { parsePlaceName } from '../lib/core/place.js'
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
@@ -23,6 +24,8 @@ export interface SidecarConfig extends AuthFields, OriginCredentialFields, Cache
   readonly preheatToken?: string
   readonly advertiseHost: string
   readonly peerPort: number
+  readonly zone?: string
+  readonly rack?: string
   readonly fetchConcurrency: number
   readonly queueMax: number
   readonly intakeRetryForMs: number
@@ -37,6 +40,8 @@ export interface AgentConfig extends AuthFields, UpstreamCredentialFields, Cache
   readonly dataDir: string
   readonly advertiseHost: string
   readonly peerPort: number
+  readonly zone?: string
+  readonly rack?: string
   readonly p2pStallTimeoutMs: number
   readonly httpMaxBytes: number
   readonly httpAloneMaxBytes: number
@@ -86,6 +91,8 @@ function logLevel(raw: unknown): LogLevel {
 // Resolved once here, so a running process never depends on its working directory.
 const dataDir = (def: string) => ({ flag: 'data-dir', field: 'dataDir', arg: 'DIR', default: def, help: 'where blobs are stored; nothing is written outside it', parse: (raw: unknown) => path.resolve(str(raw)) }) as const
 const advertiseHost = { flag: 'advertise-host', field: 'advertiseHost', arg: 'HOST', default: '127.0.0.1', help: 'address other hosts use to reach this process\'s peer port', parse: str } as const
+const zone = { flag: 'zone', field: 'zone', arg: 'NAME', help: 'this host\'s zone (e.g. the node\'s topology.kubernetes.io/zone): peers of the same zone are preferred, each piece enters a zone about once (default: none)', parse: parsePlaceName } as const
+const rack = { flag: 'rack', field: 'rack', arg: 'NAME', help: 'this host\'s rack inside its zone: peers of the same rack come first (default: none)', parse: parsePlaceName } as const
 const logLevelOption = { flag: 'log-level', field: 'logLevel', arg: 'LEVEL', default: 'info', help: LOG_LEVELS.join('|'), parse: logLevel } as const
 
 // In the order of --help; the compiler holds each table to its config type, field for field.
@@ -97,6 +104,8 @@ export const sidecarOptionTable = optionTable<SidecarConfig>()({
   preheatToken: withSecretFile({ flag: 'preheat-token', field: 'preheatToken', arg: 'TOKEN', help: 'Authorization: Bearer TOKEN that Harbor preheat providers must send; preheat endpoints refuse everyone without it (default: none)', parse: str }),
   advertiseHost,
   peerPort: { flag: 'peer-port', field: 'peerPort', arg: 'PORT', default: '6881', help: 'TCP port of the seeder (0: any free port)', parse: parsePort },
+  zone,
+  rack,
   fetchConcurrency: { flag: 'fetch-concurrency', field: 'fetchConcurrency', arg: 'N', default: '4', help: 'origin fetches at once for pre-seeding', parse: intIn(1, 64) },
   queueMax: { flag: 'queue-max', field: 'queueMax', arg: 'N', default: '10000', help: 'pre-seed targets held (queued, running or waiting for the origin) before webhooks get 503', parse: intIn(1, 1_000_000) },
   intakeRetryForMs: { flag: 'intake-retry-for', field: 'intakeRetryForMs', arg: 'DURATION', default: '30m', help: 'how long an accepted target is tried again while the origin is unreachable or failing', parse: parseDuration },
@@ -114,6 +123,8 @@ export const agentOptionTable = optionTable<AgentConfig>()({
   dataDir: dataDir('/var/lib/layerseed/agent'),
   advertiseHost,
   peerPort: { flag: 'peer-port', field: 'peerPort', arg: 'PORT', default: '6882', help: 'TCP port for peers (0: any free port)', parse: parsePort },
+  zone,
+  rack,
   p2pStallTimeoutMs: { flag: 'p2p-stall-timeout', field: 'p2pStallTimeoutMs', arg: 'DURATION', default: '10s', help: 'fetch the rest from the upstream when the swarm makes no progress this long', parse: parseDuration },
   httpMaxBytes: { flag: 'http-max-bytes', field: 'httpMaxBytes', arg: 'SIZE', default: '1MiB', help: 'blobs up to this size come over HTTP from the sidecar\'s cache, not the swarm', parse: parseBytes },
   httpAloneMaxBytes: { flag: 'http-alone-max-bytes', field: 'httpAloneMaxBytes', arg: 'SIZE', default: '8MiB', help: 'blobs up to this size also come over HTTP while no other node is fetching or sharing them (the sidecar decides)', parse: parseBytes },

@@ -7,7 +7,7 @@ import { writeChunk } from '../lib/http/middleware.js'
 import type { Logger } from '../lib/core/logger.js'
 import type { RegistryClient } from '../lib/registry/client.js'
 import type { SidecarClient } from '../lib/protocol/client.js'
-import { emptySources, type Puller, type SourceBytes } from './puller.js'
+import { emptySources, type PeerZoneBytes, type Puller, type SourceBytes } from './puller.js'
 import { noAgentMeter, type AgentMeter } from './metrics.js'
 
 export interface BlobRouteDeps {
@@ -17,6 +17,8 @@ export interface BlobRouteDeps {
   readonly logger: Logger
   readonly clock: Clock
   readonly totals: SourceBytes
+  /** `totals.peers` by the peers' zone. */
+  readonly peerZones: PeerZoneBytes
   /** Counts what the route serves; none in tests that do not look. */
   readonly meter?: AgentMeter
 }
@@ -115,11 +117,11 @@ export class BlobRoute {
         if (held) await writeChunk(res, held)
         held = part
       },
-      end: async (sources) => {
+      end: async (sources, zones) => {
         if (held) await writeChunk(res, held)
         held = undefined
         res.end()
-        this.account(blob.repo, sources)
+        this.account(blob.repo, sources, zones)
       },
     })
     this.inflight.set(blob.digest.hex, run)
@@ -127,7 +129,7 @@ export class BlobRoute {
       const result = await run
       this.meter.request(result.fellBack ? 'fallback' : 'miss')
       this.meter.pulled((this.deps.clock.now() - started) / 1000)
-      this.deps.logger.info({ digest: blob.digest.toString(), bytes: result.size, ms: this.deps.clock.now() - started, sources: result.sources, peers: result.peers, fellBack: result.fellBack, cached: result.cached }, 'blob served')
+      this.deps.logger.info({ digest: blob.digest.toString(), bytes: result.size, ms: this.deps.clock.now() - started, sources: result.sources, peerZones: result.peerZones, peers: result.peers, fellBack: result.fellBack, cached: result.cached }, 'blob served')
     } catch (err) {
       this.meter.request('error')
       this.deps.logger.warn({ digest: blob.digest.toString(), err: (err as Error).message }, 'blob pull failed')
@@ -170,13 +172,15 @@ export class BlobRoute {
     stream.destroy()
     res.end()
     const sources = { ...emptySources(), cache: bytes }
-    this.account(blob.repo, sources)
+    this.account(blob.repo, sources, { same: 0, other: 0 })
     this.deps.logger.info({ digest: blob.digest.toString(), bytes, ms: this.deps.clock.now() - started, sources }, 'blob served')
   }
 
   /** The same figures go to /v1/stats and to the metrics. */
-  private account(repo: RepoName, s: SourceBytes): void {
+  private account(repo: RepoName, s: SourceBytes, zones: PeerZoneBytes): void {
     for (const k of Object.keys(s) as Array<keyof SourceBytes>) this.deps.totals[k] += s[k]
-    this.meter.served(repo.toString(), s)
+    this.deps.peerZones.same += zones.same
+    this.deps.peerZones.other += zones.other
+    this.meter.served(repo.toString(), s, zones)
   }
 }

@@ -6,6 +6,14 @@ export type SourceBytes = Record<Source, number>
 
 export const emptySources = (): SourceBytes => ({ cache: 0, seeder: 0, peers: 0, origin: 0 })
 
+/** The bytes from peers (`source="peers"`) split by whether the peer was in this agent's zone; an agent without a zone counts all as other. */
+export interface PeerZoneBytes {
+  same: number
+  other: number
+}
+
+export const emptyPeerZones = (): PeerZoneBytes => ({ same: 0, other: 0 })
+
 /** A pull in flight as `GET /v1/pulls` shows it. */
 export interface PullView {
   readonly digest: string
@@ -23,7 +31,7 @@ export interface PullView {
 
 /** What a running swarm download tells about itself. */
 export interface LiveDownload {
-  readonly received: { readonly seeder: number; readonly peers: number }
+  readonly received: { readonly seeder: number; readonly peers: number; readonly sameZone: number }
   peersSeen(): number
 }
 

@@ -12,9 +12,9 @@ import type { Swarm } from '../lib/swarm/swarm.js'
 import { buildTorrent } from '../lib/swarm/torrent.js'
 import type { FetchedTorrent, SidecarClient } from '../lib/protocol/client.js'
 import type { InlineLimits } from '../lib/protocol/inline.js'
-import { emptySources, PullProgress, type PullView, type Source, type SourceBytes } from './pull-progress.js'
+import { emptyPeerZones, emptySources, PullProgress, type PeerZoneBytes, type PullView, type Source, type SourceBytes } from './pull-progress.js'
 
-export { emptySources, type Source, type SourceBytes } from './pull-progress.js'
+export { emptyPeerZones, emptySources, type PeerZoneBytes, type Source, type SourceBytes } from './pull-progress.js'
 
 export interface PullRequest {
   readonly repo: RepoName
@@ -29,7 +29,7 @@ export interface PullSink {
   start(size: number): Promise<void>
   write(chunk: Buffer): Promise<void>
   /** Called once every byte is written and the sha256 matched, before the blob is synced into the cache; with where the bytes came from. */
-  end(sources: SourceBytes): Promise<void>
+  end(sources: SourceBytes, peerZones: PeerZoneBytes): Promise<void>
 }
 
 export interface PullerDeps {
@@ -50,6 +50,8 @@ export interface PullResult {
   readonly peers: number
   readonly size: number
   readonly sources: SourceBytes
+  /** `sources.peers` by the peers' zone. */
+  readonly peerZones: PeerZoneBytes
   readonly fellBack: boolean
   /** False when the disk could not hold the blob: it was verified and served, not stored. */
   readonly cached: boolean
@@ -59,6 +61,7 @@ export interface PullResult {
 class Transfer {
   sent = 0
   readonly sources = emptySources()
+  readonly peerZones = emptyPeerZones()
 
   constructor(
     readonly writer: CacheWriter,
@@ -155,13 +158,13 @@ export class Puller {
       }
       // The client gets its last bytes as soon as they are known good; syncing into the cache and seeding follow.
       await t.writer.verify()
-      await sink.end(t.sources)
+      await sink.end(t.sources, t.peerZones)
       const { info, hashes } = await t.writer.commit()
-      const sources = t.sources
+      const { sources, peerZones } = t
       t = undefined
       if (info && !downloaded) void this.seed(fetched?.torrent ?? buildTorrent(req.digest, hashes, this.deps.sidecars.announceUrl).torrent, log)
       if (!info && downloaded) await this.deps.swarm.remove(downloaded)
-      return { size: hashes.size, sources, fellBack, peers, cached: info !== undefined }
+      return { size: hashes.size, sources, peerZones, fellBack, peers, cached: info !== undefined }
     } finally {
       if (t) {
         await t.writer.abort()
@@ -200,6 +203,8 @@ export class Puller {
       const streamed = t.sources.peers
       t.sources.seeder = got > 0 ? Math.round((streamed * dl.received.seeder) / got) : 0
       t.sources.peers = streamed - t.sources.seeder
+      t.peerZones.same = dl.received.peers > 0 ? Math.round((t.sources.peers * dl.received.sameZone) / dl.received.peers) : 0
+      t.peerZones.other = t.sources.peers - t.peerZones.same
       progress.swarm = undefined
       progress.sources.seeder += t.sources.seeder
       progress.sources.peers -= t.sources.seeder

@@ -20,7 +20,7 @@ import type { AgentConfig } from '../config/index.js'
 import { LiveConfig } from '../config/live-config.js'
 import { PullAccess } from './access.js'
 import { BlobRoute } from './blob-route.js'
-import { emptySources, Puller } from './puller.js'
+import { emptyPeerZones, emptySources, Puller } from './puller.js'
 import { buildAgentApp } from './server.js'
 import { Upstreams } from './upstreams.js'
 import { agentMetrics } from './metrics.js'
@@ -80,7 +80,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     await prepareDataDir('--data-dir', config.dataDir)
     const server = await bindHttp('--listen', config.listen.host, config.listen.port)
     closing.push('http server', () => server.close())
-    const swarm = new Swarm({ peerPort: config.peerPort, role: 'agent', advertiseHost: config.advertiseHost, logger: logger.child({ part: 'swarm' }) })
+    const swarm = new Swarm({ peerPort: config.peerPort, role: 'agent', advertiseHost: config.advertiseHost, place: { zone: config.zone, rack: config.rack }, logger: logger.child({ part: 'swarm' }) })
     closing.push('swarm', () => swarm.close())
     const peerPort = await swarm.listening()
     // One registry per process, never the global one: agents and sidecars share a process in tests.
@@ -113,10 +113,11 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     const access = new PullAccess({ guard: auth?.guard, ownAuth: (u) => own.get(u), logger: logger.child({ part: 'access' }) })
     const origins = new Map(config.upstreams.map((u) => [u, new RegistryClient(u, undefined, own.get(u))]))
     const totals = emptySources()
+    const peerZones = emptyPeerZones()
     const puller = new Puller({ store: cache, swarm, sidecars, logger: logger.child({ part: 'puller' }), clock, stallTimeoutMs: config.p2pStallTimeoutMs, inline: { max: config.httpMaxBytes, aloneMax: config.httpAloneMaxBytes }, downloadRate: swarm.rates.download })
-    const blobs = new BlobRoute({ store: cache, puller, sidecars, logger: logger.child({ part: 'blobs' }), clock, totals, meter: agentMetrics(metrics) })
+    const blobs = new BlobRoute({ store: cache, puller, sidecars, logger: logger.child({ part: 'blobs' }), clock, totals, peerZones, meter: agentMetrics(metrics) })
 
-    server.serve(buildAgentApp({ upstreams, originFor: (u) => origins.get(u)!, blobs, access, totals, logger, cache, rates: swarm.rates, pulls: () => puller.inFlight(), metrics: () => scrape(metrics) }))
+    server.serve(buildAgentApp({ upstreams, originFor: (u) => origins.get(u)!, blobs, access, totals, peerZones, logger, cache, rates: swarm.rates, pulls: () => puller.inFlight(), metrics: () => scrape(metrics) }))
     // Stopped first on close: no request starts while the parts behind it go.
     closing.push('stop serving', () => server.close())
     logger.info({ port: server.port, peerPort, sidecars: config.sidecars, upstreams: config.upstreams, tokenAuth: auth !== undefined, nodeCredentials: [...own.keys()] }, 'agent listening')

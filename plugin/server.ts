@@ -10,7 +10,7 @@ import type { RateLimit } from '../lib/swarm/rate-limit.js'
 import type { RegistryClient } from '../lib/registry/client.js'
 import type { PullAccess } from './access.js'
 import type { BlobRoute } from './blob-route.js'
-import type { SourceBytes } from './puller.js'
+import type { PeerZoneBytes, SourceBytes } from './puller.js'
 import type { PullView } from './pull-progress.js'
 import type { Resolved, Upstreams } from './upstreams.js'
 
@@ -20,6 +20,8 @@ export interface AgentAppDeps {
   readonly blobs: BlobRoute
   readonly access: PullAccess
   readonly totals: SourceBytes
+  /** `totals.peers` by the peers' zone. */
+  readonly peerZones: PeerZoneBytes
   readonly logger: Logger
   readonly cache: BlobCache
   /** The host's limits as they are now, reported with the stats. */
@@ -47,7 +49,7 @@ export function buildAgentApp(deps: AgentAppDeps): Express {
   })
   app.get('/v1/stats', (_req, res) => {
     const rateLimits = { downloadBytesPerSec: deps.rates.download.bytesPerSec ?? null, uploadBytesPerSec: deps.rates.upload.bytesPerSec ?? null }
-    res.json({ bytesBySource: deps.totals, rateLimits })
+    res.json({ bytesBySource: deps.totals, peerBytesByZone: deps.peerZones, rateLimits })
   })
   app.get('/v1/cache', wrap(async (_req, res) => {
     res.json(await deps.cache.status())

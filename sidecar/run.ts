@@ -105,7 +105,7 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
     const trackerLog = { clock, logger: logger.child({ part: 'tracker' }), onAnnounce: (ok: boolean) => meter.announce(ok), ...(group ? { peers: group.peers } : {}) }
     const tracker = new Tracker(admission ? { ...trackerLog, admit: (ih, params) => admission.refusal(ih, params) } : trackerLog)
     closing.push('tracker', () => tracker.close())
-    const swarm = new Swarm({ peerPort: config.peerPort, role: 'seeder', advertiseHost: config.advertiseHost, logger: logger.child({ part: 'swarm' }) })
+    const swarm = new Swarm({ peerPort: config.peerPort, role: 'seeder', advertiseHost: config.advertiseHost, place: { zone: config.zone, rack: config.rack }, logger: logger.child({ part: 'swarm' }) })
     closing.push('swarm', () => swarm.close())
     const peerPort = await swarm.listening()
     swarmMetrics(metrics, swarm)

@@ -37,6 +37,8 @@ export interface AgentSnapshot {
   readonly url: string
   readonly cache: CacheView
   readonly bytesBySource: Record<string, number>
+  /** The bytes from peers by the peers' zone (an agent older than zones has none). */
+  readonly peerBytesByZone?: { readonly same: number; readonly other: number }
   readonly pulls: readonly PullView[]
 }
 
@@ -84,10 +86,10 @@ export async function sidecarSnapshot(base: URL): Promise<SidecarSnapshot> {
 export async function agentSnapshot(base: URL): Promise<AgentSnapshot> {
   const [cache, stats, pulls] = await Promise.all([
     getJson<CacheView>('agent', base, '/v1/cache'),
-    getJson<{ bytesBySource: Record<string, number> }>('agent', base, '/v1/stats'),
+    getJson<{ bytesBySource: Record<string, number>; peerBytesByZone?: { same: number; other: number } }>('agent', base, '/v1/stats'),
     getJson<{ pulls: PullView[] }>('agent', base, '/v1/pulls'),
   ])
-  return { url: base.origin, cache, bytesBySource: stats.bytesBySource, pulls: pulls.pulls }
+  return { url: base.origin, cache, bytesBySource: stats.bytesBySource, ...(stats.peerBytesByZone ? { peerBytesByZone: stats.peerBytesByZone } : {}), pulls: pulls.pulls }
 }
 
 export async function snapshot(targets: { sidecar?: URL; agent?: URL }, now: Date): Promise<Snapshot> {

@@ -41,6 +41,8 @@ export function summary(s: Snapshot): string {
     if (lines.length) lines.push('')
     lines.push(`agent ${s.agent.url}`, cacheLine(s.agent.cache))
     lines.push(`  served   ${Object.entries(src).map(([k, v]) => `${k} ${bytes(v)}`).join(', ')}`)
+    const z = s.agent.peerBytesByZone
+    if (z) lines.push(`  peers    ${bytes(z.same)} from this zone, ${bytes(z.other)} from other zones`)
     lines.push(`  pulls    ${s.agent.pulls.length === 0 ? 'none in flight' : `${s.agent.pulls.length} in flight`}`)
   }
   return `${lines.join('\n')}\n`

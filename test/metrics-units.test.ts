@@ -24,10 +24,14 @@ describe('metric modules', () => {
   it('count agent bytes by source and by repository, with the cap', async () => {
     const register = new Registry()
     const meter = agentMetrics(register, 1)
-    meter.served('library/a', { cache: 0, seeder: 10, peers: 20, origin: 5 })
-    meter.served('library/b', { cache: 7, seeder: 0, peers: 0, origin: 0 })
+    meter.served('library/a', { cache: 0, seeder: 10, peers: 20, origin: 5 }, { same: 15, other: 5 })
+    meter.served('library/b', { cache: 7, seeder: 0, peers: 0, origin: 0 }, { same: 0, other: 0 })
     const bySource = await values(register, 'layerseed_agent_blob_bytes_total')
-    assert.deepEqual(Object.fromEntries([...bySource].map(([k, v]) => [(JSON.parse(k) as { source: string }).source, v])), { cache: 7, seeder: 10, peers: 20, origin: 5 })
+    const label = (k: string) => {
+      const l = JSON.parse(k) as { source: string; zone?: string }
+      return l.zone ? `${l.source}/${l.zone}` : l.source
+    }
+    assert.deepEqual(Object.fromEntries([...bySource].map(([k, v]) => [label(k), v])), { cache: 7, seeder: 10, 'peers/same': 15, 'peers/other': 5, origin: 5 })
     const byRepo = await values(register, 'layerseed_agent_repo_bytes_total')
     assert.equal(byRepo.get(JSON.stringify({ repo: 'library/a' })), 35)
     assert.equal(byRepo.get(JSON.stringify({ repo: OTHER_REPO })), 7)

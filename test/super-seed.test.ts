@@ -29,7 +29,7 @@ describe('super-seeding', () => {
   })
 
   /** A random blob of `size` bytes, its torrent, and a seeder seeding it. */
-  const seeded = async (size: number, dir: string) => {
+  const seeded = async (size: number, dir: string, place?: { zone: string }) => {
     const data = randomBytes(size)
     const digest = Digest.fromHex(createHash('sha256').update(data).digest('hex'))
     const hasher = new BlobHasher(data.length)
@@ -38,7 +38,7 @@ describe('super-seeding', () => {
     const seedDir = path.join(root, dir)
     await fs.mkdir(seedDir)
     await fs.writeFile(path.join(seedDir, digest.hex), data)
-    const seeder = new Swarm({ peerPort: 0, role: 'seeder', advertiseHost: '127.0.0.1', logger: testLogger('seeder') })
+    const seeder = new Swarm({ peerPort: 0, role: 'seeder', advertiseHost: '127.0.0.1', logger: testLogger('seeder'), place })
     swarms.push(seeder)
     const seederPort = await seeder.listening()
     await seeder.seed(torrent.torrent, seedDir)
@@ -119,4 +119,38 @@ describe('super-seeding', () => {
     assert.ok(fromPeers >= data.length, `agents traded ${(fromPeers / data.length).toFixed(2)}x the blob among themselves`)
     assert.deepEqual(selfWires, [], 'no agent connected to itself')
   })
+
+  it('with zones, offers every piece in each zone and the blob crosses into the other zone about once', async () => {
+    const { data, digest, torrent, seederPort } = await seeded(6 << 20, 'seed3', { zone: 'a' })
+    const agents = await Promise.all((['a', 'a', 'b', 'b'] as const).map(async (zone, k) => {
+      const swarm = new Swarm({ peerPort: 0, role: 'agent', advertiseHost: '127.0.0.2', logger: testLogger(`${zone}${k}`), place: { zone } })
+      swarms.push(swarm)
+      const port = await swarm.listening()
+      const store = new FileBlobStore(path.join(root, `zone-${zone}${k}`))
+      await store.init()
+      const dl = await swarm.download(torrent.torrent, await store.beginRandomAccess(digest, data.length))
+      const offered = new Set<number>()
+      dl.torrent.on('wire', (w: Wire) => {
+        if (w.remotePort === seederPort) w.on('have', (i: number) => offered.add(i))
+      })
+      return { zone, port, dl, offered }
+    }))
+    for (const a of agents) {
+      a.dl.torrent.addPeer(`127.0.0.1:${seederPort}`)
+      for (const b of agents) if (b !== a) a.dl.torrent.addPeer(`127.0.0.2:${b.port}`)
+    }
+    await Promise.all(agents.map(async (a) => {
+      const h = createHash('sha256')
+      for await (const c of a.dl.stream()) h.update(c as Buffer)
+      assert.equal(h.digest('hex'), digest.hex)
+    }))
+    const pieces = pieceCount(agents[0].dl.torrent)
+    for (const zone of ['a', 'b']) {
+      const inZone = agents.filter((a) => a.zone === zone)
+      assert.equal(new Set(inZone.flatMap((a) => [...a.offered])).size, pieces, `every piece was offered in zone ${zone}`)
+    }
+    const intoB = agents.filter((a) => a.zone === 'b').reduce((n, a) => n + a.dl.received.seeder + a.dl.received.peers - a.dl.received.sameZone, 0)
+    assert.ok(intoB <= data.length * 1.2, `zone b took ${(intoB / data.length).toFixed(2)}x the blob from zone a`)
+  })
 })
+

@@ -8,6 +8,9 @@ export interface StoredPeer {
   readonly port: number
   /** It holds the whole blob (announced `left=0`). */
   readonly complete: boolean
+  /** Where it is, as it announced (`zone=`, `rack=`). */
+  readonly zone?: string
+  readonly rack?: string
 }
 
 export interface AnnounceAnswer {
@@ -112,7 +115,7 @@ export class MemoryPeerStore implements PeerStore {
     let t = this.torrents.get(infoHash)
     if (!t) this.torrents.set(infoHash, (t = new Torrent()))
     if (stopped) t.drop(peer.peerId)
-    else t.put({ peerId: peer.peerId, ip: peer.ip, port: peer.port, complete: peer.complete, seenAt: now })
+    else t.put({ ...strip(peer), seenAt: now })
     const peers = this.pick(t, peer.peerId, max, now)
     const answer = { peers, complete: t.complete, incomplete: t.list.length - t.complete }
     if (t.list.length === 0) this.torrents.delete(infoHash)
@@ -173,4 +176,4 @@ export class MemoryPeerStore implements PeerStore {
   }
 }
 
-const strip = (p: Held): StoredPeer => ({ peerId: p.peerId, ip: p.ip, port: p.port, complete: p.complete })
+const strip = (p: StoredPeer): StoredPeer => ({ peerId: p.peerId, ip: p.ip, port: p.port, complete: p.complete, ...(p.zone === undefined ? {} : { zone: p.zone }), ...(p.rack === undefined ? {} : { rack: p.rack }) })

@@ -17,6 +17,8 @@ import { bindProblem } from '../core/bind.js'
 import { BanList } from './peer-bans.js'
 import { PeerGuard, type BanEvent } from './peer-guard.js'
 import { watchDesertion } from './desertion.js'
+import { PeerPlaces, zonePreference } from './peer-places.js'
+import { distance, OTHER_ZONE, type Place } from './topology.js'
 
 /** Banned peers an announce reports to the tracker at most. */
 const MAX_REPORTED = 16
@@ -39,11 +41,16 @@ export interface SwarmOptions {
   readonly bans?: BanList
   /** Told of each peer a torrent of this swarm bans. */
   readonly onBan?: (e: BanEvent) => void
+  /** This process's zone and rack: sent with every announce and handshake, and what peers are preferred by. */
+  readonly place?: Place
 }
 
 export interface PeerBytes {
   seeder: number
+  /** From other nodes (not seeders), whatever their zone. */
   peers: number
+  /** The part of `peers` from nodes of this process's zone; without a zone of its own, none. */
+  sameZone: number
 }
 
 export interface Download {
@@ -71,6 +78,7 @@ export class Swarm {
   private readonly client: WebTorrent
   private readonly self: Self
   private readonly bans: BanList
+  private readonly places: PeerPlaces
   private uploaded = 0
   /** Host-wide limits every peer connection passes through; HTTP transfers join them. */
   readonly rates: { readonly download: RateLimit; readonly upload: RateLimit }
@@ -89,6 +97,7 @@ export class Swarm {
     checkInternals()
     patchWires()
     this.bans = opts.bans ?? new BanList({ now: Date.now })
+    this.places = new PeerPlaces(opts.place ?? {})
     const peerId = Buffer.concat([Buffer.from(PeerIdPrefix[opts.role]), randomBytes(12)]).toString('hex')
     this.client = new WebTorrent({
       peerId,
@@ -99,7 +108,7 @@ export class Swarm {
       natUpnp: false,
       natPmp: false,
       webSeeds: false,
-      tracker: { getAnnounceOpts: () => ({ ip: opts.advertiseHost }) },
+      tracker: { getAnnounceOpts: () => ({ ip: opts.advertiseHost, ...placeParams(opts.place) }) },
     })
     this.client.on('error', (err: unknown) => opts.logger.error({ err }, 'swarm error'))
     this.client.on('upload', (n: number) => {
@@ -169,15 +178,17 @@ export class Swarm {
       t.once('error', reject)
       new PeerGuard(t, this.bans, this.opts.logger, this.opts.onBan)
       applyPeering(t, this.self)
+      this.places.watch(t)
       neverRequest(t)
-      if (this.opts.role === 'seeder') superSeed(t)
+      if (this.opts.role === 'seeder') superSeed(t, Date.now, { zone: (w) => (this.places.of(w) ? (this.places.of(w)?.zone ?? '') : undefined), whenKnown: (w, fn) => this.places.whenKnown(w, fn) })
     })
   }
 
   /** Downloads into `target`, which receives each piece as it verifies; the torrent then seeds from it. */
   async download(torrent: Buffer, target: PieceTarget): Promise<Download> {
-    const received: PeerBytes = { seeder: 0, peers: 0 }
+    const received: PeerBytes = { seeder: 0, peers: 0, sameZone: 0 }
     let last = 0
+    const started = Date.now()
     const seen = new Set<string>()
     let guard: PeerGuard | undefined
     // Each announce names the peers this download banned, so the tracker can stop handing them out.
@@ -187,6 +198,7 @@ export class Swarm {
       added.once('error', reject)
       guard = new PeerGuard(added, this.bans, this.opts.logger, this.opts.onBan)
       applyPeering(added, this.self)
+      this.places.watch(added)
     })
     const g = guard!
     const deserted = new AbortController()
@@ -198,12 +210,15 @@ export class Swarm {
       wire.on('download', (n: number) => {
         seen.add(wire.peerId)
         if (isSeederPeerId(wire.peerId)) received.seeder += n
-        else received.peers += n
+        else {
+          received.peers += n
+          if (distance(this.places.self, this.places.of(wire) ?? {}) < OTHER_ZONE) received.sameZone += n
+        }
       })
     })
     const n = pieceCount(t)
     if (n > 0) {
-      takeOverRequests(t, segmentOrder(n), g)
+      takeOverRequests(t, segmentOrder(n), g, zonePreference(this.places, (w) => isSeederPeerId(w.peerId), () => openWires(t), () => Date.now() - Math.max(started, last)))
       t.select(0, n - 1)
     }
     return { torrent: t, received, stream: () => Readable.from(verifiedInOrder(t, deserted.signal)), lastActivity: () => last, peersSeen: () => seen.size }
@@ -292,4 +307,12 @@ async function* verifiedInOrder(t: Torrent, deserted: AbortSignal): AsyncGenerat
     // The store hands out Buffers already; a plain Uint8Array is wrapped, not copied.
     yield Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length)
   }
+}
+
+/** A place as announce parameters: only the names it has. */
+function placeParams(place: Place | undefined): Record<string, string> {
+  const out: Record<string, string> = {}
+  if (place?.zone !== undefined) out.zone = place.zone
+  if (place?.rack !== undefined) out.rack = place.rack
+  return out
 }

@@ -9,6 +9,7 @@ import { isSeederPeerId } from './swarm.js'
 import { checkInternals } from './webtorrent/check-internals.js'
 import { useSwarms } from './webtorrent/tracker-swarms.js'
 import { MemoryPeerStore, type PeerStore } from './peer-store.js'
+import { isPlaceName, orderPeers, type Place } from './topology.js'
 import { reportedIds, TrackerBans } from './tracker-bans.js'
 
 export interface TrackerOptions {
@@ -35,6 +36,12 @@ export interface TrackerOptions {
  * the torrent's list and its own announces are refused for a while
  * (`TrackerBans`). The reports ride on announces the agents make anyway, so
  * they are authenticated exactly as announces are.
+ *
+ * An announce may name the peer's place (`zone=`, `rack=`, as the agent's
+ * `--zone` and `--rack`); the store keeps it with the peer's entry and the
+ * tracker orders each answer by it (`orderPeers` in topology.ts), from a
+ * sample of the store a few times larger than asked. A name that is not a
+ * valid place name refuses the announce, naming the parameter.
  */
 export class Tracker {
   private readonly issued = new Set<string>()
@@ -60,7 +67,7 @@ export class Tracker {
           this.opts.onAnnounce?.(false)
           return cb(new Error('info-hash was not issued by this sidecar'))
         }
-        const refused = this.opts.admit?.(infoHash, params) ?? this.delistedRefusal(infoHash, params)
+        const refused = placeRefusal(params) ?? this.opts.admit?.(infoHash, params) ?? this.delistedRefusal(infoHash, params)
         if (refused === undefined) this.takeReports(infoHash, params)
         this.opts.onAnnounce?.(refused === undefined)
         cb(refused === undefined ? null : new Error(refused))
@@ -74,10 +81,15 @@ export class Tracker {
 
   /** Records an admitted announce in the peer store and answers with its peers, as bittorrent-tracker's own swarm would. */
   private async announce(infoHash: string, params: Record<string, unknown>): Promise<object> {
-    const peer = { peerId: String(params.peer_id), ip: String(params.ip), port: Number(params.port), complete: params.left === 0 }
+    const place = placeOf(params)
+    const peer = { peerId: String(params.peer_id), ip: String(params.ip), port: Number(params.port), complete: params.left === 0, ...place }
     const numwant = typeof params.numwant === 'number' ? params.numwant : 50
-    const answer = await this.peers.announce(infoHash, peer, params.event === 'stopped', params.event === 'stopped' ? 0 : numwant)
-    return { complete: answer.complete, incomplete: answer.incomplete, peers: answer.peers.map((p) => ({ peerId: p.peerId, ip: p.ip, port: p.port, type: 'http' })) }
+    const stopped = params.event === 'stopped'
+    // With a place, the nearest are chosen from a larger sample: the store samples at random.
+    const pool = place.zone === undefined ? numwant : Math.min(numwant * ORDER_POOL, MAX_POOL)
+    const answer = await this.peers.announce(infoHash, peer, stopped, stopped ? 0 : pool)
+    const peers = orderPeers(place, answer.peers, numwant)
+    return { complete: answer.complete, incomplete: answer.incomplete, peers: peers.map((p) => ({ peerId: p.peerId, ip: p.ip, port: p.port, type: 'http' })) }
   }
 
   /** A peer id reports never delist: this sidecar's own seeder. */
@@ -149,4 +161,22 @@ export class Tracker {
   close(): void {
     this.server.close()
   }
+}
+
+/** How many times `numwant` peers an announce with a place is ordered from, at most `MAX_POOL`. */
+const ORDER_POOL = 4
+const MAX_POOL = 200
+
+/** Why an announce's `zone=` or `rack=` is refused, if it is. */
+function placeRefusal(params: Record<string, unknown>): string | undefined {
+  for (const key of ['zone', 'rack'] as const) {
+    const v = params[key]
+    if (v !== undefined && !isPlaceName(v)) return `${key}= must be one name of 1 to 63 characters of A-Za-z0-9._-`
+  }
+  return undefined
+}
+
+/** The announcer's place; the filter refused any invalid name before. */
+function placeOf(params: Record<string, unknown>): Place {
+  return { zone: isPlaceName(params.zone) ? params.zone : undefined, rack: isPlaceName(params.rack) ? params.rack : undefined }
 }

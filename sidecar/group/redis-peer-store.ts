@@ -55,7 +55,7 @@ export class RedisPeerStore implements PeerStore {
     const mine = await this.local.announce(infoHash, peer, stopped, max)
     if (!this.redis.isUp) return mine
     const now = this.clock.now()
-    const value = `${peer.ip}|${peer.port}|${peer.complete ? 1 : 0}|${now + this.ttlMs}`
+    const value = `${peer.ip}|${peer.port}|${peer.complete ? 1 : 0}|${peer.zone ?? ''}|${peer.rack ?? ''}|${now + this.ttlMs}`
     try {
       const [length, flat] = (await this.announceScript([peersKey(infoHash)], [peer.peerId, value, stopped ? '1' : '0', max, now, this.ttlMs])) as [number, string[]]
       const peers: StoredPeer[] = []
@@ -106,9 +106,10 @@ export class RedisPeerStore implements PeerStore {
 }
 
 function parsePeer(peerId: string, value: string | undefined): StoredPeer | undefined {
-  const m = /^([^|]+)\|(\d+)\|([01])\|\d+$/.exec(value ?? '')
+  // ip|port|complete|zone|rack|expires; zone and rack may be empty (and are absent in a member of an older version).
+  const m = /^([^|]+)\|(\d+)\|([01])(?:\|([A-Za-z0-9._-]{0,63})\|([A-Za-z0-9._-]{0,63}))?\|\d+$/.exec(value ?? '')
   if (!m || !/^[0-9a-f]{40}$/.test(peerId)) return undefined
   const port = Number(m[2])
   if (port < 1 || port > 65535) return undefined
-  return { peerId, ip: m[1], port, complete: m[3] === '1' }
+  return { peerId, ip: m[1], port, complete: m[3] === '1', ...(m[4] ? { zone: m[4] } : {}), ...(m[5] ? { rack: m[5] } : {}) }
 }

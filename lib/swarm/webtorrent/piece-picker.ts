@@ -20,6 +20,19 @@ export interface PieceJudge {
 }
 
 /**
+ * Which peers a download asks first, told what the picker sees. A piece is
+ * asked only from its nearest holders: the usable, unchoking peers that have
+ * it and rank lowest. A holder farther than those is left for the piece's
+ * other pieces' sake, never asked for this one.
+ */
+export interface PeerPreference {
+  /** Lower is nearer. Called often: it must be a lookup. */
+  rank(wire: Wire): number
+  /** Whether `index` may be asked from `wire` at all, when it is among the piece's nearest holders. */
+  allowed(wire: Wire, index: number): boolean
+}
+
+/**
  * Takes over requesting for one download. webtorrent re-plans every peer
  * after every 16 KiB block and every `have`, walking its selections with a
  * speed ranker and hot-swapping slow requests; on a busy node that cost more
@@ -33,7 +46,7 @@ export interface PieceJudge {
  * piece that fails its hash names its sender; a failed piece is not asked
  * again from the one peer that sent it.
  */
-export function takeOverRequests(torrent: Torrent, order: readonly number[], judge: PieceJudge): void {
+export function takeOverRequests(torrent: Torrent, order: readonly number[], judge: PieceJudge, prefer?: PeerPreference): void {
   const t = torrent as unknown as TorrentInternals
   for (let i = 0; i < t.pieces.length; i++) {
     const p = t.pieces[i]
@@ -91,15 +104,28 @@ export function takeOverRequests(torrent: Torrent, order: readonly number[], jud
     return true
   }
 
+  const answering = (w: WireInternals) => !w.destroyed && !w.peerChoking && judge.usable(w as unknown as Wire)
+  /** Whether no usable peer nearer than `rank` holds piece `i`. */
+  const nearest = (i: number, rank: number): boolean => {
+    for (const w of t.wires) if (w.peerPieces.get(i) && prefer!.rank(w as unknown as Wire) < rank && answering(w)) return false
+    return true
+  }
+  // The peer a piece was first asked from finishes it: others keep off it while it is there (`takenByOther`).
+  const mayAsk = (wire: WireInternals, i: number): boolean => {
+    if (!prefer || owner.get(i) === wire) return true
+    const w = wire as unknown as Wire
+    return nearest(i, prefer.rank(w)) && prefer.allowed(w, i)
+  }
+
   let first = 0
   t._updateWire = (wire) => {
-    if (wire.destroyed || wire.peerChoking || !judge.usable(wire as unknown as Wire)) return
+    if (!answering(wire)) return
     const want = blocksInFlight(wire)
     if (wire.requests.length >= want) return
     while (first < order.length && t.bitfield.get(order[first])) first++
     for (let k = first; k < order.length && wire.requests.length < want; k++) {
       const i = order[k]
-      if (t.bitfield.get(i) || !wire.peerPieces.get(i) || takenByOther(i, wire) || avoid.get(i)?.has(wire)) continue
+      if (t.bitfield.get(i) || !wire.peerPieces.get(i) || takenByOther(i, wire) || avoid.get(i)?.has(wire) || !mayAsk(wire, i)) continue
       // Bounded: each successful request reserves one of the piece's blocks.
       while (wire.requests.length < want && request(wire, i));
     }
@@ -132,6 +158,12 @@ export function takeOverRequests(torrent: Torrent, order: readonly number[], jud
     if (planned) return
     planned = true
     queueMicrotask(plan)
+  }
+  // A preference may allow more as time passes with no progress (and so with no event to plan on).
+  if (prefer) {
+    const tick = setInterval(() => t._update(), 1_000)
+    tick.unref()
+    torrent.once('close', () => clearInterval(tick))
   }
 }
 
