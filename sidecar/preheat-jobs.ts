@@ -32,6 +32,8 @@ export interface JobRecord {
   failure_tasks: Task[]
   /** The job's blobs once its manifests are read; `done` when each finished. */
   blobs?: JobBlob[]
+  /** In a group: how often a live member took the job over from one that died running it. */
+  takeovers?: number
 }
 
 interface JobBlob {
@@ -58,6 +60,8 @@ export interface PreheatJobView {
   repo: string
   reference: string
   progress: { bytesDone: number; bytesTotal: number; blobs: JobBlobView[] }
+  /** In a group, once a live member took the job over from one that died running it. */
+  takeovers?: number
 }
 
 export interface PreheatJobsDeps {
@@ -82,12 +86,14 @@ export interface PreheatJobsDeps {
  *
  * Contract: `nextId` gives an id no member of the group gave before. `save`
  * stores a record; while the job runs (`state` PENDING) the saving member
- * holds its lease and renews it with `renew` well within the lease. `load`
- * answers a record saved by any member; a PENDING one whose lease lapsed (its
- * member died) comes back FAILURE, saying so, and is stored that way, so no
- * job stays PENDING forever. `recent` lists the newest records. Each method
- * rejects while the shared store cannot be reached; callers fall back to what
- * this member holds.
+ * holds its lease and renews it with `renew` well within the lease. A
+ * PENDING job whose lease lapsed (its member died) is listed by `lapsed`;
+ * `claim` gives its lease to this member, true for exactly one claimant, who
+ * then runs the rest of it. `load` answers a record saved by any member; a
+ * lapsed one past its takeovers comes back FAILURE, saying so, and is stored
+ * that way, so no job stays PENDING forever. `recent` lists the newest
+ * records. Each method rejects while the shared store cannot be reached;
+ * callers fall back to what this member holds.
  */
 export interface SharedJobs {
   nextId(): Promise<number>
@@ -95,6 +101,13 @@ export interface SharedJobs {
   renew(id: number): Promise<void>
   load(id: number): Promise<JobRecord | undefined>
   recent(max: number): Promise<JobRecord[]>
+  lapsed(): Promise<JobRecord[]>
+  claim(id: number): Promise<boolean>
+}
+
+/** A job record's time, as the Dragonfly manager writes it: UTC, whole seconds. */
+export function jobTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
 }
 
 /** How often a running job's lease is renewed in a group. */
@@ -108,6 +121,8 @@ const INTERRUPTED = 'the sidecar stopped while this job was running; preheat aga
  */
 export class PreheatJobs {
   private readonly jobs = new Map<number, JobRecord>()
+  /** Jobs this process runs now: for these its own record is the freshest. */
+  private readonly running = new Set<number>()
   private nextId = 1
   private closed = false
   private readonly dir: string
@@ -162,17 +177,40 @@ export class PreheatJobs {
     return this.view(rec)
   }
 
-  /** A job run here, as it stands now; in a group, one any member created. */
+  /**
+   * A job as it stands now. In a group the shared record wins over this
+   * member's copy, which is stale once another member took the job over,
+   * except while this member runs it.
+   */
   async get(id: number): Promise<PreheatJobView | undefined> {
-    const rec = this.jobs.get(id) ?? (await this.deps.shared?.load(id).catch(() => undefined))
+    const shared = this.running.has(id) ? undefined : await this.deps.shared?.load(id).catch(() => undefined)
+    const rec = shared ?? this.jobs.get(id)
     return rec ? this.view(rec) : undefined
   }
 
   /** Every job this sidecar knows (in a group, also the newest of the others), newest first. */
   async list(): Promise<PreheatJobView[]> {
-    const all = new Map<number, JobRecord>((await this.deps.shared?.recent(100).catch(() => []) ?? []).map((r) => [r.id, r]))
-    for (const [id, rec] of this.jobs) all.set(id, rec)
+    const all = new Map<number, JobRecord>(this.jobs)
+    for (const r of await this.deps.shared?.recent(100).catch(() => []) ?? []) if (!this.running.has(r.id)) all.set(r.id, r)
     return [...all.values()].sort((a, b) => b.id - a.id).map((rec) => this.view(rec))
+  }
+
+  /**
+   * Runs the rest of a job a member of the group died running, once this
+   * member claimed its lease. Its caller's Authorization died with that
+   * member: blobs still to fetch (and the manifests, if they were not read
+   * yet) are read with this sidecar's own origin credentials.
+   */
+  async adopt(rec: JobRecord): Promise<void> {
+    const target = { repo: RepoName.parse(rec.repo), reference: rec.reference }
+    rec.takeovers = (rec.takeovers ?? 0) + 1
+    rec.updated_at = this.now()
+    this.jobs.set(rec.id, rec)
+    await this.persist(rec)
+    await this.share(rec)
+    const left = (rec.blobs ?? []).filter((b) => b.done === undefined).length
+    this.deps.logger.info({ job: rec.id, repo: rec.repo, reference: rec.reference, takeovers: rec.takeovers, blobsLeft: rec.blobs ? left : undefined }, 'took over a preheat job a member left unfinished')
+    void this.run(rec, target, undefined)
   }
 
   /** A group's next id; alone, or with Redis down, this sidecar's own (past any id the group could give soon). */
@@ -199,15 +237,18 @@ export class PreheatJobs {
 
   private async run(rec: JobRecord, target: PreheatTarget, authorization: string | undefined): Promise<void> {
     const log = this.deps.logger.child({ job: rec.id, repo: rec.repo, reference: rec.reference })
-    // The lease tells the other members this job is alive; a job whose member died ends FAILURE there.
+    this.running.add(rec.id)
+    // The lease tells the other members this job is alive; a job whose member died is taken over by one of them.
     const lease = this.deps.shared ? setInterval(() => void this.deps.shared?.renew(rec.id).catch(() => undefined), LEASE_RENEW_MS) : undefined
     lease?.unref()
     try {
-      const descriptors = await this.blobsOf(target.repo, target.reference, authorization)
-      const digests = descriptors.map((b) => b.digest)
-      rec.blobs = descriptors.map((b) => ({ digest: b.digest.toString(), size: b.size }))
-      await this.share(rec)
-      const queue = digests.map((d, i) => ({ d, blob: rec.blobs![i] }))
+      if (!rec.blobs) {
+        const descriptors = await this.blobsOf(target.repo, target.reference, authorization)
+        rec.blobs = descriptors.map((b) => ({ digest: b.digest.toString(), size: b.size }))
+        await this.share(rec)
+      }
+      // A job taken over keeps what its first member finished.
+      const queue = rec.blobs.filter((b) => b.done === undefined).map((blob) => ({ d: Digest.parse(blob.digest), blob }))
       const worker = async () => {
         for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
           const { d, blob } = next
@@ -224,7 +265,7 @@ export class PreheatJobs {
       }
       await Promise.all(Array.from({ length: Math.min(this.deps.concurrency, Math.max(queue.length, 1)) }, worker))
       rec.state = rec.failure_tasks.length === 0 ? 'SUCCESS' : 'FAILURE'
-      if (rec.failure_tasks.length) rec.error = `${rec.failure_tasks.length} of ${digests.length} blobs failed to pre-seed`
+      if (rec.failure_tasks.length) rec.error = `${rec.failure_tasks.length} of ${rec.blobs.length} blobs failed to pre-seed`
     } catch (err) {
       rec.state = 'FAILURE'
       rec.error = (err as Error).message
@@ -234,8 +275,10 @@ export class PreheatJobs {
     rec.updated_at = this.now()
     this.deps.onState?.(rec.state)
     log.info({ state: rec.state, blobs: rec.success_tasks.length, failed: rec.failure_tasks.length, error: rec.error || undefined }, 'preheat job finished')
+    // Stopping: the record stays PENDING in the group, and its lease lapses for another member to take it over.
     if (this.closed) return
     await this.share(rec)
+    this.running.delete(rec.id)
     await this.persist(rec).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not store the preheat job'))
   }
 
@@ -274,6 +317,7 @@ export class PreheatJobs {
       repo: rec.repo,
       reference: rec.reference,
       progress,
+      ...(rec.takeovers ? { takeovers: rec.takeovers } : {}),
     }
   }
 
@@ -288,6 +332,6 @@ export class PreheatJobs {
   }
 
   private now(): string {
-    return new Date(this.deps.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z')
+    return jobTime(this.deps.clock.now())
   }
 }

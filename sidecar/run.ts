@@ -35,6 +35,7 @@ import { tokenMetrics } from '../lib/metrics/tokens.js'
 import { sidecarMetrics } from './metrics.js'
 import { Group } from './group/group.js'
 import { IntakeReclaim, RedisIntakeJournal } from './group/redis-intake.js'
+import { JobTakeover } from './group/job-takeover.js'
 import { MemberClient } from './member-client.js'
 import { alone } from './placement.js'
 
@@ -169,6 +170,7 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       reclaim.start()
       closing.push('intake reclaim', () => reclaim.close())
     }
+    const shared = group?.jobs()
     const jobs = new PreheatJobs({
       dataDir: config.dataDir,
       origin,
@@ -179,9 +181,14 @@ export async function runSidecar(opts: SidecarRunOptions): Promise<RunningSideca
       ip: config.advertiseHost,
       concurrency: config.fetchConcurrency,
       onState: (state) => meter.preheat(state),
-      ...(group ? { shared: group.jobs() } : {}),
+      ...(shared ? { shared } : {}),
     })
     await jobs.init()
+    if (group && shared) {
+      const takeover = new JobTakeover({ redis: group.redis, jobs: shared, selfId: group.id, members: () => group.members, adopt: (rec) => jobs.adopt(rec), clock, logger: logger.child({ part: 'preheat' }) })
+      takeover.start()
+      closing.push('preheat takeover', () => takeover.close())
+    }
     meter.watch({ queueDepth: () => queue.size, blobCounts: () => blobs.counts(), seederBytes: () => swarm.uploadedBytes })
     closing.push('preheat jobs', () => jobs.close())
 
