@@ -4,6 +4,7 @@ import { ownerOrder, type Member } from '../../lib/protocol/owners.js'
 import { jobTime, type JobRecord, type SharedJobs } from '../preheat-jobs.js'
 import type { GroupRedis } from './redis.js'
 import { LAPSED, MAX_TAKEOVERS } from './redis-jobs.js'
+import { Sweep } from './sweep.js'
 
 /** How often a member looks for preheat jobs whose member died. */
 export const TAKEOVER_MS = 2000
@@ -15,8 +16,7 @@ export const TAKEOVER_MS = 2000
  * never both run it). A job taken over too often ends FAILURE instead.
  */
 export class JobTakeover {
-  private timer: NodeJS.Timeout | undefined
-  private running: Promise<void> | undefined
+  private readonly sweeper = new Sweep(TAKEOVER_MS, () => this.sweep())
 
   constructor(
     private readonly deps: {
@@ -31,12 +31,7 @@ export class JobTakeover {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => {
-      this.running ??= this.sweep().finally(() => {
-        this.running = undefined
-      })
-    }, TAKEOVER_MS)
-    this.timer.unref()
+    this.sweeper.start()
   }
 
   private async sweep(): Promise<void> {
@@ -57,8 +52,7 @@ export class JobTakeover {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer)
-    await this.running
+  close(): Promise<void> {
+    return this.sweeper.close()
   }
 }

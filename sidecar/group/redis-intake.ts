@@ -4,6 +4,7 @@ import type { Member } from '../../lib/protocol/owners.js'
 import { parseTarget, targetKey, targetRecord, type IntakeJournal } from '../intake-journal.js'
 import type { BlobPlacement } from '../placement.js'
 import type { GroupRedis } from './redis.js'
+import { Sweep } from './sweep.js'
 
 const HOLDERS = 'layerseed:intake-members'
 const intakeKey = (memberId: string) => `layerseed:intake:${memberId}`
@@ -55,8 +56,7 @@ export class RedisIntakeJournal implements IntakeJournal {
  * (every live member runs this; the claim script gives each target to one).
  */
 export class IntakeReclaim {
-  private timer: NodeJS.Timeout | undefined
-  private running: Promise<void> | undefined
+  private readonly sweeper = new Sweep(RECLAIM_MS, () => this.sweep())
 
   constructor(
     private readonly deps: {
@@ -69,12 +69,7 @@ export class IntakeReclaim {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => {
-      this.running ??= this.sweep().finally(() => {
-        this.running = undefined
-      })
-    }, RECLAIM_MS)
-    this.timer.unref()
+    this.sweeper.start()
   }
 
   private async sweep(): Promise<void> {
@@ -113,8 +108,7 @@ export class IntakeReclaim {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer)
-    await this.running
+  close(): Promise<void> {
+    return this.sweeper.close()
   }
 }
