@@ -166,23 +166,29 @@ export class PreseedQueue {
     await this.deps.journal.done(t).catch((err: unknown) => this.deps.logger.warn({ ...log, err: (err as Error).message }, 'could not clear an intake record'))
   }
 
-  /** Seeds a blob this sidecar holds; hands one it does not hold to its owners, and seeds it here only if none takes it. */
+  /**
+   * Hands a blob to every owner but this sidecar, and seeds it here if this
+   * sidecar is an owner too or no owner took it. Each owner must hold it (a
+   * later owner reads it from an earlier one, not from the origin), so a
+   * target is never handed to the first owner alone.
+   */
   private async blob(t: PushTarget & { kind: 'blob' }, key: string): Promise<void> {
     const placement = this.deps.placement ?? alone
-    if (this.forwarded.has(key) || placement.holds(t.ref.digest) || !this.deps.members) {
+    if (this.forwarded.has(key) || !this.deps.members) {
       await this.deps.blobs.ensure(t.ref)
       return
     }
+    let taken = 0
     for (const url of placement.forwardTo(t.ref.digest)) {
       try {
         await this.deps.members.forward(url, [t])
+        taken++
         this.deps.logger.debug({ digest: t.ref.digest.toString(), owner: url }, 'pre-seed target handed to its owner')
-        return
       } catch (err) {
         this.deps.logger.warn({ digest: t.ref.digest.toString(), owner: url, err: (err as Error).message }, 'owner did not take a pre-seed target')
       }
     }
-    await this.deps.blobs.ensure(t.ref)
+    if (placement.holds(t.ref.digest) || taken === 0) await this.deps.blobs.ensure(t.ref)
   }
 
   private retryLater(t: PushTarget, state: { delayMs: number }): void {
